@@ -1,0 +1,47 @@
+"""The ``otblocks`` command line: one module per sub-command, each with ``add_parser`` and ``run``.
+
+Errors a user can fix (:class:`otblocks.errors.OtblocksError`, and the ``ValueError``/
+``TypeError`` raised by input validation) print one line, ``otblocks: error: ...``, and exit
+with a non-zero status, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..errors import OtblocksError
+from . import demo, train
+
+__all__ = ["main", "build_parser"]
+
+COMMANDS = (train, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otblocks",
+        description="Block-wise training of residual networks with a transport penalty, and its OT analysis.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``otblocks`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except OtblocksError as err:
+        print(f"otblocks: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("otblocks: interrupted; resume with --resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

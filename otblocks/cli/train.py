@@ -1,0 +1,44 @@
+"""``otblocks train CONFIG --out DIR``: train one run into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import load_config
+from ..training import train
+
+
+def add_common_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--set``, ``--device`` and ``--quiet``, shared by the commands that train."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a config key (repeatable), e.g. --set transport.tau=0.5",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def overrides_of(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides plus ``--device`` as ``train.device``."""
+    return list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a network block by block into a run directory")
+    p.add_argument("config", help="TOML configuration file (see configs/)")
+    p.add_argument("--out", required=True, help="run directory (must be empty unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_common_run_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config, overrides_of(args))
+    summary = train(config, args.out, resume=args.resume, quiet=args.quiet)
+    if not args.quiet:
+        print(
+            f"best depth {summary.best_depth}/{summary.n_modules} (validation accuracy "
+            f"{summary.val_accuracy_at_best_depth:.4f}, test accuracy {summary.test_accuracy_at_best_depth:.4f}); "
+            f"run directory: {args.out}"
+        )
+    return 0

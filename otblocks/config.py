@@ -1,0 +1,399 @@
+r"""Run configuration: frozen dataclasses loaded from TOML and overridable from the shell.
+
+A configuration has four sections, ``[data]``, ``[model]``, ``[transport]`` and
+``[train]``, one frozen dataclass each. :func:`load_config` reads a TOML file, applies
+``section.key=value`` overrides and validates everything before any work starts; a bad
+value raises :class:`ConfigError` whose one-line message names the key, the value given
+and what is allowed.
+
+Units of ``transport.tau``: the penalty added to module :math:`k`'s loss is
+
+.. math::
+
+    \frac{1}{2\tau} \frac{1}{B} \sum_{i=1}^{B} \sum_{m<M} \lVert g_m(\psi^i_m) \rVert_2^2
+
+(``normalization = "sample"``: squared norm summed over the feature dimensions, mean over
+the batch of size :math:`B`), so :math:`\tau` is in squared feature units and does not depend
+on the tensor size; ``normalization = "element"`` replaces the sum over features by the
+mean over all elements, as in the authors' code, so that their published values of
+:math:`\tau` can be reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import ConfigError
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "TransportConfig",
+    "TrainConfig",
+    "RunConfig",
+    "load_config",
+    "config_from_dict",
+    "apply_overrides",
+    "TOY_DATASETS",
+    "IMAGE_DATASETS",
+    "REGIMES",
+]
+
+TOY_DATASETS = ("moons", "circles", "spirals", "gaussians")
+IMAGE_DATASETS = ("mnist", "fashionmnist", "cifar10", "cifar100", "stl10", "digits")
+REGIMES = ("e2e", "sequential", "multilap", "parallel")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data come from and how much of it is used.
+
+    Toy data sets (``moons``, ``circles``, ``spirals``, ``gaussians``) are drawn in 2-D;
+    train, validation and test are independent draws seeded from ``seed``.
+    """
+
+    name: str = "moons"
+    root: str = "data"
+    download: bool = False
+    n_train: int = 1000
+    n_val: int = 1000
+    n_test: int = 2000
+    noise: float = 0.1
+    n_classes: int = 2
+    seed: int = 0
+    # image data sets: stratified subset of the training set, validation carved out of it
+    train_fraction: float = 1.0
+    per_class: int = 0
+    val_fraction: float = 0.1
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The residual network: ``depth`` blocks grouped into modules, one head per module.
+
+    ``kind = "mlp"`` is the vector model: an input map (identity when the data dimension
+    equals ``width``), then ``depth`` blocks :math:`x + g(x)` with :math:`g` a one-hidden-layer
+    MLP of ``hidden`` units.
+    """
+
+    kind: str = "mlp"
+    depth: int = 8
+    width: int = 2
+    hidden: int = 16
+    activation: str = "tanh"
+    blocks_per_module: int = 1
+    head: str = "linear"
+    head_hidden: int = 32
+    # conv models
+    stem_channels: int = 16
+    stage_blocks: list[int] = field(default_factory=list)
+    stage_channels: list[int] = field(default_factory=list)
+    shortcut: str = "projection"
+    head_pool: int = 2
+    split_points: list[int] = field(default_factory=list)
+    init: str = "default"
+    init_gain: float = 1.0
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    r"""The transport (kinetic-energy) penalty and its :math:`\tau` schedule.
+
+    ``tau`` is a positive number or ``inf`` (no penalty, plain greedy training). ``schedule``:
+    ``constant``; ``varying`` (the first :math:`\lfloor K/2 \rfloor` modules use
+    :math:`\tau/2`, the others :math:`\tau`); ``list`` (``taus`` gives one value per module).
+    ``form``: ``kinetic`` (sum over the blocks of :math:`\lVert g_m \rVert^2`) or ``monge``
+    (:math:`\lVert T(x) - x \rVert^2` over the whole module). ``normalization``: ``sample``
+    (sum over features, mean over the batch) or ``element`` (mean over all elements).
+    """
+
+    tau: float = math.inf
+    schedule: str = "constant"
+    taus: list[float] = field(default_factory=list)
+    form: str = "kinetic"
+    normalization: str = "sample"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the modules are trained.
+
+    ``epochs`` is each module's budget: in ``sequential`` every module gets ``epochs``
+    epochs in turn; in ``multilap`` ``laps`` laps give it ``epochs / laps`` each; in
+    ``parallel`` and ``e2e`` all modules train together for ``epochs`` epochs.
+    """
+
+    regime: str = "sequential"
+    epochs: int = 20
+    laps: int = 1
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 1
+    # CUDA performance options
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    workers: int = 0
+    deterministic: bool = False
+    cache_frozen: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: the four sections."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def n_modules(self) -> int:
+        """Number of modules :math:`K` (with explicit ``split_points``, their count + 1)."""
+        if self.model.split_points:
+            return len(self.model.split_points) + 1
+        return self.model.depth // self.model.blocks_per_module
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict; ``inf`` stays a float (TOML and our JSON writer accept it)."""
+        return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def replace(self, **sections: Any) -> "RunConfig":
+        """A copy with whole sections replaced (``RunConfig.replace(train=...)``)."""
+        return dataclasses.replace(self, **sections)
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "transport": TransportConfig,
+    "train": TrainConfig,
+}
+
+
+def _allowed(values: Sequence[str]) -> str:
+    return "{" + ", ".join(repr(v) for v in values) + "}"
+
+
+def _fail(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"The '{key}' config key must be {allowed}; got {value!r}.")
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check one value against its field's type, converting ints to floats and 'inf'."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise _fail(key, value, f"a list of {item_type.__name__}")
+        return [_coerce(key, v, item_type) for v in value]
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise _fail(key, value, "true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(key, value, "an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "infinity"):
+            return math.inf
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(key, value, "a number")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise _fail(key, value, "a string")
+        return value
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # pragma: no cover
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from a nested mapping (e.g. parsed TOML).
+
+    Raises
+    ------
+    ConfigError
+        On an unknown section or key, a value of the wrong type, or a value out of range.
+    """
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(
+                f"Unknown config section [{name}]; allowed sections are {_allowed(list(_SECTIONS))}."
+            )
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"The config section [{name}] must be a table; got {values!r}.")
+        cls = _SECTIONS[name]
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"Unknown config key '{name}.{key}'; allowed keys of [{name}] are "
+                    f"{_allowed(list(hints))}."
+                )
+            kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
+        sections[name] = cls(**kwargs)
+    config = RunConfig(**sections)
+    validate(config)
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    """Parse the right-hand side of ``--set key=value`` as a TOML value, else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings to a nested dict (a new dict is returned)."""
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(
+                f"An override must look like 'section.key=value' (e.g. 'transport.tau=0.5'); got {item!r}."
+            )
+        dotted, text = item.split("=", 1)
+        section, key = dotted.strip().split(".", 1)
+        merged.setdefault(section, {})
+        if not isinstance(merged[section], dict):
+            raise ConfigError(f"The config section [{section}] must be a table; got {merged[section]!r}.")
+        merged[section][key] = _parse_value(text.strip())
+    return merged
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read a TOML config file, apply overrides, validate.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The TOML file; ``None`` starts from the defaults.
+    overrides : sequence of str
+        ``section.key=value`` strings, the value in TOML syntax (bare words are strings).
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"The config file '{path}' does not exist.")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"The config file '{path}' is not valid TOML: {err}.") from None
+    return config_from_dict(apply_overrides(raw, overrides))
+
+
+def _check_choice(key: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise _fail(key, value, f"one of {_allowed(choices)}")
+
+
+def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
+    if not (value > 0 or (allow_zero and value == 0)) or math.isnan(value):
+        raise _fail(key, value, "a non-negative number" if allow_zero else "a positive number")
+
+
+def validate(config: RunConfig) -> None:
+    """Check ranges and cross-field constraints; raise :class:`ConfigError` on the first."""
+    d, m, t, tr = config.data, config.model, config.transport, config.train
+    _check_choice("data.name", d.name, TOY_DATASETS + IMAGE_DATASETS)
+    for key in ("n_train", "n_val", "n_test"):
+        if getattr(d, key) < (2 if key != "n_val" else 1):
+            raise _fail(f"data.{key}", getattr(d, key), "an integer >= 2")
+    _check_positive("data.noise", d.noise, allow_zero=True)
+    if d.n_classes < 2:
+        raise _fail("data.n_classes", d.n_classes, "an integer >= 2")
+    if d.name in ("moons", "circles") and d.n_classes != 2:
+        raise _fail("data.n_classes", d.n_classes, f"2 for data.name = '{d.name}'")
+    if not 0 < d.train_fraction <= 1:
+        raise _fail("data.train_fraction", d.train_fraction, "a number in (0, 1]")
+    if d.per_class < 0:
+        raise _fail("data.per_class", d.per_class, "an integer >= 0 (0: use train_fraction)")
+    if not 0 < d.val_fraction < 1:
+        raise _fail("data.val_fraction", d.val_fraction, "a number in (0, 1)")
+
+    _check_choice("model.kind", m.kind, ("mlp", "resnet"))
+    if m.kind == "mlp" and d.name in IMAGE_DATASETS and d.name != "digits":
+        raise _fail("model.kind", m.kind, f"'resnet' for the image data set '{d.name}'")
+    for key in ("depth", "width", "hidden", "blocks_per_module", "head_hidden", "stem_channels", "head_pool"):
+        if getattr(m, key) < 1:
+            raise _fail(f"model.{key}", getattr(m, key), "a positive integer")
+    _check_choice("model.activation", m.activation, ("tanh", "relu", "gelu"))
+    _check_choice("model.head", m.head, ("linear", "mlp", "conv"))
+    _check_choice("model.shortcut", m.shortcut, ("projection", "pad"))
+    _check_choice("model.init", m.init, ("default", "orthogonal", "kaiming"))
+    _check_positive("model.init_gain", m.init_gain)
+    if m.split_points:
+        if sorted(set(m.split_points)) != list(m.split_points) or not all(0 < s < m.depth for s in m.split_points):
+            raise _fail(
+                "model.split_points", m.split_points, f"strictly increasing block indices in (0, {m.depth})"
+            )
+    elif m.depth % m.blocks_per_module:
+        raise ConfigError(
+            f"The 'model.depth' config key must be divisible by 'model.blocks_per_module' "
+            f"({m.blocks_per_module}); got {m.depth}."
+        )
+
+    if t.tau != math.inf:
+        _check_positive("transport.tau", t.tau)
+    _check_choice("transport.schedule", t.schedule, ("constant", "varying", "list"))
+    _check_choice("transport.form", t.form, ("kinetic", "monge"))
+    _check_choice("transport.normalization", t.normalization, ("sample", "element"))
+    if t.schedule == "list":
+        if len(t.taus) != config.n_modules:
+            raise _fail(
+                "transport.taus", t.taus, f"a list of {config.n_modules} values (one per module)"
+            )
+        for value in t.taus:
+            if value != math.inf:
+                _check_positive("transport.taus", value)
+    elif t.taus:
+        raise _fail("transport.taus", t.taus, "empty unless transport.schedule = 'list'")
+
+    _check_choice("train.regime", tr.regime, REGIMES)
+    for key in ("epochs", "laps", "batch_size", "checkpoint_every"):
+        if getattr(tr, key) < 1:
+            raise _fail(f"train.{key}", getattr(tr, key), "a positive integer")
+    if tr.regime == "multilap" and tr.epochs % tr.laps:
+        raise ConfigError(
+            f"The 'train.epochs' config key must be divisible by 'train.laps' ({tr.laps}) "
+            f"in the multilap regime; got {tr.epochs}."
+        )
+    if tr.regime != "multilap" and tr.laps != 1:
+        raise _fail("train.laps", tr.laps, "1 unless train.regime = 'multilap'")
+    _check_choice("train.optimizer", tr.optimizer, ("adam", "adamw", "sgd"))
+    _check_positive("train.lr", tr.lr)
+    _check_positive("train.weight_decay", tr.weight_decay, allow_zero=True)
+    if not 0 <= tr.momentum < 1:
+        raise _fail("train.momentum", tr.momentum, "a number in [0, 1)")
+    _check_choice("train.lr_schedule", tr.lr_schedule, ("constant", "cosine", "multistep"))
+    if tr.lr_schedule == "multistep" and not tr.milestones:
+        raise _fail("train.milestones", tr.milestones, "a non-empty list of epochs for lr_schedule = 'multistep'")
+    if not 0 <= tr.label_smoothing < 1:
+        raise _fail("train.label_smoothing", tr.label_smoothing, "a number in [0, 1)")
+    _check_choice("train.device", tr.device, ("auto", "cpu", "cuda"))
+    _check_choice("train.amp", tr.amp, ("none", "bf16", "fp16"))
+    if tr.workers < 0:
+        raise _fail("train.workers", tr.workers, "an integer >= 0")

@@ -1,0 +1,99 @@
+"""The data a run trains on: train/validation/test splits and how to iterate them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from ..config import TOY_DATASETS, DataConfig
+from .toy import make_toy
+
+__all__ = ["DataBundle", "build_data", "iterate_batches"]
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Three disjoint splits of one problem.
+
+    Attributes
+    ----------
+    train, val, test : torch.utils.data.Dataset
+        ``val`` chooses the best depth; ``test`` is only ever reported.
+    n_classes : int
+    input_shape : tuple of int
+        Shape of one input, e.g. ``(2,)`` or ``(3, 32, 32)``.
+    augmented : bool
+        Whether ``train`` applies random augmentation (then frozen outputs cannot be cached).
+    """
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    n_classes: int
+    input_shape: tuple[int, ...]
+    augmented: bool = False
+
+    def split(self, name: str) -> Dataset:
+        """The split called ``name`` (``train``, ``val`` or ``test``)."""
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"The 'split' parameter must be one of {{'train', 'val', 'test'}}; got {name!r}.")
+        return getattr(self, name)
+
+
+def _toy_split(cfg: DataConfig, n: int, offset: int) -> TensorDataset:
+    x, y = make_toy(cfg.name, n, cfg.noise, seed=cfg.seed * 1000 + offset, n_classes=cfg.n_classes)
+    return TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+
+
+def build_data(cfg: DataConfig) -> DataBundle:
+    """Build the three splits named by ``cfg`` (toy draws, or image files under ``cfg.root``)."""
+    if cfg.name in TOY_DATASETS:
+        return DataBundle(
+            train=_toy_split(cfg, cfg.n_train, 0),
+            val=_toy_split(cfg, cfg.n_val, 1),
+            test=_toy_split(cfg, cfg.n_test, 2),
+            n_classes=cfg.n_classes,
+            input_shape=(2,),
+        )
+    from .images import build_image_data
+
+    return build_image_data(cfg)
+
+
+def iterate_batches(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(x, y)`` batches; the order is fixed by ``seed`` alone.
+
+    In-memory :class:`~torch.utils.data.TensorDataset` splits are sliced directly (no
+    per-sample collation); other data sets go through a :class:`~torch.utils.data.DataLoader`
+    whose generator is seeded with ``seed``, so worker augmentation is reproducible too.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors
+        n = len(y)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            yield x[index], y[index]
+        return
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+    yield from loader
