@@ -1,7 +1,7 @@
 r"""Run configuration: frozen dataclasses loaded from TOML and overridable from the shell.
 
-A configuration has four sections, ``[data]``, ``[model]``, ``[transport]`` and
-``[train]``, one frozen dataclass each. :func:`load_config` reads a TOML file, applies
+A configuration has five sections, ``[data]``, ``[model]``, ``[transport]``, ``[train]``
+and ``[distributed]``, one frozen dataclass each. :func:`load_config` reads a TOML file, applies
 ``section.key=value`` overrides and validates everything before any work starts; a bad
 value raises :class:`ConfigError` whose one-line message names the key, the value given
 and what is allowed.
@@ -37,6 +37,7 @@ __all__ = [
     "ModelConfig",
     "TransportConfig",
     "TrainConfig",
+    "DistributedConfig",
     "RunConfig",
     "load_config",
     "config_from_dict",
@@ -157,13 +158,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """Pipeline-parallel training on ``torch.distributed`` (``otblocks train --distributed``).
+
+    ``placement`` gives the number of consecutive modules each rank owns (empty: balanced
+    by ``balance``, ``parameters`` or measured step ``time``); ``max_in_flight`` bounds the
+    batches sent but not yet consumed per stage; ``replay`` > 0 enables a replay buffer that
+    reuses each stored batch at most that many times; ``timeout`` (seconds) bounds every wait
+    on another rank; ``backend`` is ``auto`` (NCCL on CUDA, gloo on CPU), ``gloo`` or ``nccl``.
+    """
+
+    placement: list[int] = field(default_factory=list)
+    balance: str = "parameters"
+    max_in_flight: int = 1
+    replay: int = 0
+    timeout: float = 60.0
+    backend: str = "auto"
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """A whole run: the four sections."""
+    """A whole run: the five sections."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     @property
     def n_modules(self) -> int:
@@ -186,6 +207,7 @@ _SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "transport": TransportConfig,
     "train": TrainConfig,
+    "distributed": DistributedConfig,
 }
 
 
@@ -397,3 +419,17 @@ def validate(config: RunConfig) -> None:
     _check_choice("train.amp", tr.amp, ("none", "bf16", "fp16"))
     if tr.workers < 0:
         raise _fail("train.workers", tr.workers, "an integer >= 0")
+
+    dist = config.distributed
+    if any(p < 1 for p in dist.placement) or (dist.placement and sum(dist.placement) != config.n_modules):
+        raise _fail(
+            "distributed.placement", dist.placement,
+            f"empty or positive module counts per rank summing to {config.n_modules}",
+        )
+    _check_choice("distributed.balance", dist.balance, ("parameters", "time"))
+    if dist.max_in_flight < 1:
+        raise _fail("distributed.max_in_flight", dist.max_in_flight, "a positive integer")
+    if dist.replay < 0:
+        raise _fail("distributed.replay", dist.replay, "an integer >= 0 (0: no replay buffer)")
+    _check_positive("distributed.timeout", dist.timeout)
+    _check_choice("distributed.backend", dist.backend, ("auto", "gloo", "nccl"))
