@@ -12,11 +12,11 @@ import sys
 from typing import Sequence
 
 from ..errors import OtblocksError
-from . import demo, train
+from . import compare, demo, sweep, train
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, demo)
+COMMANDS = (train, demo, sweep, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

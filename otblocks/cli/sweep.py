@@ -1,0 +1,38 @@
+"""``otblocks sweep CONFIG --set key=v1,v2 --seeds 0,1,2 --out DIR``: a resumable grid of runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import ConfigError
+from ..sweep import run_sweep
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas; got {text!r}") from None
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="train a grid of runs (values separated by commas, several seeds)")
+    p.add_argument("config", help="TOML configuration file")
+    p.add_argument("--out", required=True, help="directory of the runs (one sub-directory per grid point)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+        help="a config key and its values, e.g. --set transport.tau=0.1,1,inf (repeatable: the grid is the product)",
+    )
+    p.add_argument("--seeds", type=_seeds, default=[0], help="train.seed values, e.g. 0,1,2 (default: 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if any(o.startswith("train.seed=") for o in args.overrides):
+        raise ConfigError("Give seeds with --seeds, not --set train.seed=...")
+    fixed = [f"train.device={args.device}"] if args.device else []
+    run_sweep(args.config, args.out, args.overrides, args.seeds, fixed=fixed, quiet=args.quiet)
+    print(f"sweep finished; compare with: otblocks compare {args.out}")
+    return 0
