@@ -12,11 +12,11 @@ import sys
 from typing import Sequence
 
 from ..errors import OtblocksError
-from . import compare, demo, sweep, train
+from . import analyze, compare, demo, features, sweep, train
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, demo, sweep, compare)
+COMMANDS = (train, demo, analyze, sweep, compare, features)
 
 
 def build_parser() -> argparse.ArgumentParser:
