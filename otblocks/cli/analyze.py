@@ -48,7 +48,7 @@ __all__ = ["analyze_run", "SCHEMA_VERSION", "add_parser", "run"]
 
 SCHEMA_VERSION = 1
 _JACOBIAN_POINTS = 256
-_HOLDER_BOOTSTRAP = 50
+_HOLDER_BOOTSTRAP = 30
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..reporting import compare_runs
-from ..rundir import write_json
+import numpy as np
+
+from ..reporting import Comparison, compare_runs
+from ..rundir import read_json, write_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,11 +20,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+OT_QUANTITIES = {
+    "kinetic": ("kinetic cost (own pairing)", lambda b: b.get("kinetic"), True),
+    "w2": ("$W_2$ between input and output", lambda b: b.get("w2"), True),
+    "cost_ratio": ("kinetic / $W_2^2$", lambda b: (b.get("map_vs_ot") or {}).get("cost_ratio"), False),
+    "eta": ("fitted Hölder exponent $\\eta$", lambda b: (b.get("holder") or {}).get("eta"), False),
+}
+
+
+def write_comparison(comparison: Comparison, out: Path) -> None:
+    """Tables (Markdown, CSV, JSON) and plots of a comparison; OT quantities by block on shared axes
+    when every run has been analysed."""
+    from analysis.plot import plot_by_block
+
     from ..reporting.figures import plot_comparison
 
-    comparison = compare_runs(args.runs, args.confidence)
-    out = Path(args.out) if args.out else (Path(args.runs[0]) / "compare" if len(args.runs) == 1 else Path("compare"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(comparison.to_markdown())
     (out / "comparison.csv").write_text(comparison.to_csv())
@@ -30,6 +42,23 @@ def run(args: argparse.Namespace) -> int:
     for split in ("test", "val"):
         fig, _ = plot_comparison(comparison, split=split)
         fig.savefig(out / f"accuracy_by_depth_{split}.png", dpi=120)
+    files = {g.label: [Path(r) / "analysis" / "analysis.json" for r in g.runs] for g in comparison.groups}
+    if not all(p.exists() for paths in files.values() for p in paths):
+        return
+    analyses = {label: [read_json(p) for p in paths] for label, paths in files.items()}
+    for name, (ylabel, get, log) in OT_QUANTITIES.items():
+        series = {}
+        for label, runs in analyses.items():
+            per_run = [[get(b) for b in a["blocks"]] for a in runs]
+            series[label] = np.nanmean(np.array(per_run, dtype=float), axis=0)
+        fig, _ = plot_by_block(series, ylabel=ylabel + " (mean over seeds)", log=log, reference=1.0 if name == "cost_ratio" else None)
+        fig.savefig(out / f"ot_{name}_by_block.png", dpi=120)
+
+
+def run(args: argparse.Namespace) -> int:
+    comparison = compare_runs(args.runs, args.confidence)
+    out = Path(args.out) if args.out else (Path(args.runs[0]) / "compare" if len(args.runs) == 1 else Path("compare"))
+    write_comparison(comparison, out)
     if not args.quiet:
         print(comparison.to_markdown())
         print(f"tables and plots in {out}")

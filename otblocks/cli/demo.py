@@ -2,8 +2,9 @@
 
 Trains the embedded configuration (``otblocks/demo.toml``: 8 blocks of the plane on two
 moons) block by block twice, with :math:`\\tau = \\infty` (plain greedy) and a finite
-:math:`\\tau`, then prints validation and test accuracy at every depth for both. Finished
-runs found in ``--out`` are reused, so a second call only prints.
+:math:`\\tau`; analyses every block of both runs against the exact OT map; compares the two
+runs; writes each run's report; prints validation and test accuracy at every depth and the
+per-block OT figures for both. Finished runs found in ``--out`` are reused.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from importlib import resources
 from pathlib import Path
 
 from ..config import load_config
+from ..reporting import compare_runs
+from ..reporting.report import write_report
 from ..rundir import RunPaths
 from ..training import RunSummary, train
+from .analyze import analyze_run
+from .compare import write_comparison
 from .train import overrides_of
 
 DEFAULT_TAU = 0.5
@@ -30,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override a key of the embedded configuration (repeatable)",
     )
+    p.add_argument("--n", type=int, default=1000, help="validation points used by the OT analysis (default: 1000)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -55,6 +61,20 @@ def format_table(summaries: dict[str, RunSummary]) -> str:
     return "\n".join(lines)
 
 
+def format_ot_table(analyses: dict[str, dict]) -> str:
+    """Per block: kinetic cost, cost ratio and Hölder exponent of each run."""
+    names = list(analyses)
+    head = "block " + " ".join(f"{n + ' kinetic':>16} {n + ' ratio':>14} {n + ' eta':>12}" for n in names)
+    lines = [head, "-" * len(head)]
+    for i in range(max(len(a["blocks"]) for a in analyses.values())):
+        cells = []
+        for a in analyses.values():
+            b = a["blocks"][i]
+            cells.append(f"{b['kinetic']:>16.4g} {b['map_vs_ot']['cost_ratio']:>14.4f} {b['holder']['eta']:>12.3f}")
+        lines.append(f"{i:>5} " + " ".join(cells))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.tau > 0:
         from ..errors import ConfigError
@@ -74,13 +94,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"training {name} (tau = {tau:g}) into {runs[name]}")
         resume = RunPaths(runs[name]).config.exists()
         summaries[name] = train(config, runs[name], resume=resume, quiet=args.quiet)
-    # The OT analysis of every block, the comparison of the two runs and the report hang here.
+    analyses = {}
+    for name, path in runs.items():
+        if not args.quiet:
+            print(f"analysing every block of {name} against the exact OT map")
+        analyses[name] = analyze_run(path, n=args.n, quiet=args.quiet)
+        write_report(path)
+    comparison_dir = out / "compare"
+    write_comparison(compare_runs(list(runs.values())), comparison_dir)
     print()
     print(f"Accuracy by depth ({summaries[run_name(math.inf)].n_modules} modules of one block; * = best depth on validation)")
     print(format_table(summaries))
     print()
+    print(f"Every block against the exact OT map ({analyses[run_name(math.inf)]['n']} validation points; "
+          "cost ratio = own transport cost / W2^2, 1 = optimal pairing on the sample; eta = fitted Hölder exponent)")
+    print(format_ot_table(analyses))
+    print()
     for name, path in runs.items():
         s = summaries[name]
-        print(f"{name}: best depth {s.best_depth}, test accuracy there {s.test_accuracy_at_best_depth:.4f}; run directory {path}")
+        print(f"{name}: best depth {s.best_depth}, test accuracy there {s.test_accuracy_at_best_depth:.4f}; "
+              f"run directory {path}, report {path / 'report.html'}")
+    print(f"comparison of the two runs: {comparison_dir}")
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
     return 0
