@@ -34,10 +34,13 @@ napoleon_google_docstring = False
 napoleon_use_rtype = False
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
-exclude_patterns = ["_build", "README.md"]
+exclude_patterns = ["_build", "_generated", "README.md"]  # _generated: included, not pages
 html_theme = "furo"
 html_title = "otblocks"
 nitpicky = False
+# "array-like of shape (n, d)" in numpy-style types makes napoleon cross-reference `n` and `d`,
+# which match the result dataclasses' fields: ambiguous, not broken, references.
+suppress_warnings = ["ref.python"]
 
 
 def _figures(app) -> None:

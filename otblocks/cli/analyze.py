@@ -126,7 +126,7 @@ def _measure(unit: _Unit, method: str, seed: int) -> tuple[dict[str, Any], Any, 
     out["map_vs_ot"] = comparison.to_dict()
     out["jacobian"] = None
     if comparison.uninformative:
-        points = torch.as_tensor(unit.x_in[:_JACOBIAN_POINTS])
+        points = torch.tensor(unit.x_in[:_JACOBIAN_POINTS])
         out["jacobian"] = analysis.jacobian_asymmetry(unit.fn, points, seed=seed).to_dict()
     regularity = analysis.holder_fit(unit.x_in, unit.x_out, eps=0.0, n_bootstrap=_HOLDER_BOOTSTRAP, seed=seed)
     bound = analysis.holder_fit(

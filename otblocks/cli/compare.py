@@ -49,8 +49,10 @@ def write_comparison(comparison: Comparison, out: Path) -> None:
     for name, (ylabel, get, log) in OT_QUANTITIES.items():
         series = {}
         for label, runs in analyses.items():
-            per_run = [[get(b) for b in a["blocks"]] for a in runs]
-            series[label] = np.nanmean(np.array(per_run, dtype=float), axis=0)
+            per_run = np.array([[get(b) for b in a["blocks"]] for a in runs], dtype=float)
+            counts = np.isfinite(per_run).sum(axis=0)
+            totals = np.where(np.isfinite(per_run), per_run, 0.0).sum(axis=0)
+            series[label] = np.divide(totals, counts, out=np.full(counts.shape, np.nan), where=counts > 0)
         fig, _ = plot_by_block(series, ylabel=ylabel + " (mean over seeds)", log=log, reference=1.0 if name == "cost_ratio" else None)
         fig.savefig(out / f"ot_{name}_by_block.png", dpi=120)
 
