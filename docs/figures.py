@@ -93,7 +93,7 @@ def holder_table(runs: dict[str, dict]) -> str:
     for name, a in runs.items():
         for b in a["blocks"]:
             h, s = b.get("holder"), b.get("stability")
-            if h is None:
+            if h is None or s is None:
                 continue
             ci = h.get("eta_ci")
             rows.append([name, str(b["index"]), fmt(h["eta"], 3) + (f" [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else ""),

@@ -128,12 +128,19 @@ def _measure(unit: _Unit, method: str, seed: int) -> tuple[dict[str, Any], Any, 
     if comparison.uninformative:
         points = torch.tensor(unit.x_in[:_JACOBIAN_POINTS])
         out["jacobian"] = analysis.jacobian_asymmetry(unit.fn, points, seed=seed).to_dict()
-    regularity = analysis.holder_fit(unit.x_in, unit.x_out, eps=0.0, n_bootstrap=_HOLDER_BOOTSTRAP, seed=seed)
+    try:
+        regularity = analysis.holder_fit(unit.x_in, unit.x_out, eps=0.0, n_bootstrap=_HOLDER_BOOTSTRAP, seed=seed)
+    except ValueError as err:  # e.g. a block that maps (almost) every point to one output
+        out["note"] = f"no Hölder fit: {err}"
+        return out, None, comparison
+    out["holder"] = regularity.to_dict()
+    if not regularity.eta > 0:
+        out["note"] = f"fitted exponent {regularity.eta:.3g} <= 0: no stability bound"
+        return out, None, comparison
     bound = analysis.holder_fit(
         unit.x_in, unit.x_out, eta=regularity.eta, eps=comparison.max_deviation,
         scales=(regularity.scale_min, regularity.scale_max), n_bootstrap=0, seed=seed,
     )
-    out["holder"] = regularity.to_dict()
     out["stability"] = bound.to_dict()
     return out, bound, comparison
 

@@ -55,8 +55,8 @@ def write_run_figures(result: dict[str, Any], units: Sequence, comparisons: Sequ
     save(fig, "accuracy_by_depth.png")
 
     blocks = [(u, c, r) for u, c, r in zip(units, comparisons, result["blocks"] + result["modules"]) if u.kind == "block"]
-    measured = [(u, c, r) for u, c, r in blocks if c is not None]
-    if not measured:
+    measured = [(u, c, r) for u, c, r in blocks if c is not None and "stability" in r]
+    if not any(c is not None for _, c, _ in blocks):
         return written
     fig, _ = plot_by_block(
         {"kinetic: own pairing": [r.get("kinetic", np.nan) for _, _, r in blocks],
@@ -69,7 +69,7 @@ def write_run_figures(result: dict[str, Any], units: Sequence, comparisons: Sequ
     save(fig, "cost_ratio_by_block.png")
 
     chosen = _panels(len(measured))
-    fig, axes = _grid(len(chosen))
+    fig, axes = _grid(max(len(chosen), 1))
     for ax, i in zip(axes, chosen):
         unit, _, record = measured[i]
         s = record["stability"]

@@ -113,7 +113,7 @@ def _claim_regularity(doc: Document, a: dict[str, Any], figures: Path) -> None:
     rows = []
     for b in a["blocks"]:
         h, s = b.get("holder"), b.get("stability")
-        if h is None:
+        if h is None or s is None:
             continue
         ci = h.get("eta_ci")
         rows.append([

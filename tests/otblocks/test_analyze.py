@@ -88,3 +88,39 @@ def test_missing_and_unfinished_run_dirs_fail_in_one_line(tmp_path, capsys):
 def test_bad_options_fail_before_work(toy_run, capsys):
     assert main(["analyze", str(toy_run), "--method", "fast"]) == 2
     assert "The '--method' option must be one of {'exact', 'sliced', 'bures'}; got 'fast'." in capsys.readouterr().err
+
+
+
+def test_an_identity_block_measures_as_the_identity(toy_run, tmp_path):
+    """Zeroing g's last layer makes block 1 the identity: no displacement, optimal, eta = 1."""
+    import shutil
+
+    import torch
+
+    from otblocks.training import load_checkpoint, save_atomic
+
+    run = tmp_path / "identity"
+    shutil.copytree(toy_run, run, ignore=shutil.ignore_patterns("analysis"))
+    checkpoint = load_checkpoint(run / "checkpoints" / "last.pt")
+    state = checkpoint["trainer"]["model"]
+    for key in [k for k in state if k.startswith("block_modules.1.blocks.0.g.2.")]:
+        state[key] = torch.zeros_like(state[key])
+    save_atomic(checkpoint, run / "checkpoints" / "last.pt")
+    block = analyze_run(run, n=60, quiet=True, figures=False)["blocks"][1]
+    assert block["kinetic"] == 0.0
+    assert block["map_vs_ot"]["cost_ratio"] == 1.0 and block["map_vs_ot"]["identity_optimal"]
+    assert block["holder"]["eta"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_collapsing_unit_gets_a_note_not_an_exception():
+    """A unit mapping every point to one output has no Hölder fit; the analysis goes on."""
+    import numpy as np
+
+    from otblocks.cli.analyze import _measure, _Unit
+
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    unit = _Unit("block", 0, 0, lambda z: z * 0, (2,), x, np.zeros_like(x))
+    record, bound, comparison = _measure(unit, "exact", 0)
+    assert bound is None and comparison is not None
+    assert record["note"].startswith("no Hölder fit:")
+    assert record["kinetic"] == pytest.approx(float((x**2).sum(1).mean()))
