@@ -58,6 +58,13 @@ class DataConfig:
 
     Toy data sets (``moons``, ``circles``, ``spirals``, ``gaussians``) are drawn in 2-D;
     train, validation and test are independent draws seeded from ``seed``.
+
+    Image data sets (``mnist``, ``fashionmnist``, ``cifar10``, ``cifar100``, ``stl10`` read by
+    torchvision from ``root``; ``digits``, scikit-learn's 8x8 digits) keep their test set; a
+    stratified validation split of ``val_fraction`` is carved out of the training set, then a
+    stratified training subset of ``train_fraction`` of the rest, or of ``per_class`` images
+    per class, all seeded by ``seed``. ``augment`` turns on the data set's usual augmentation
+    (random crop and flip for CIFAR and STL-10; MNIST and digits have none).
     """
 
     name: str = "moons"
@@ -83,6 +90,16 @@ class ModelConfig:
     ``kind = "mlp"`` is the vector model: an input map (identity when the data dimension
     equals ``width``), then ``depth`` blocks :math:`x + g(x)` with :math:`g` a one-hidden-layer
     MLP of ``hidden`` units.
+
+    ``kind = "resnet"`` is the convolutional model for images: a 3x3 convolution stem of
+    ``stem_channels``, then stages of ``stage_blocks[i]`` pre-activation basic blocks of
+    ``stage_channels[i]`` channels, the first block of every stage after the first with
+    stride 2 (``depth`` must equal ``sum(stage_blocks)``; empty lists: one stage of ``depth``
+    blocks of ``stem_channels``). ``shortcut`` of the blocks that change shape: ``projection``
+    (1x1 convolution) or ``pad`` (average pooling and zero channels). ``head``: ``linear``
+    (global pooling, linear), ``mlp`` or ``conv`` (the papers' auxiliary classifier, pooled to
+    ``head_pool`` x ``head_pool``). ``init``: ``default`` (PyTorch's), ``orthogonal`` or
+    ``kaiming``, scaled by ``init_gain``.
     """
 
     kind: str = "mlp"
@@ -130,12 +147,21 @@ class TrainConfig:
     ``epochs`` is each module's budget: in ``sequential`` every module gets ``epochs``
     epochs in turn; in ``multilap`` ``laps`` laps give it ``epochs / laps`` each; in
     ``parallel`` and ``e2e`` all modules train together for ``epochs`` epochs.
+
+    ``amp`` (autocast to ``bf16`` or ``fp16``, with a gradient scaler for ``fp16``) acts on CUDA
+    only; ``channels_last`` and ``compile`` (``torch.compile`` of the blocks' parts and the
+    heads) act on any device but pay off on CUDA.
+    ``cache_frozen``: in ``sequential`` and ``multilap``, without augmentation, the frozen
+    modules' outputs on the whole training set are computed once per module and lap and kept on
+    the training device, if they fit in ``cache_budget_mb`` MiB; otherwise they are recomputed
+    batch by batch.
     """
 
     regime: str = "sequential"
     epochs: int = 20
     laps: int = 1
     batch_size: int = 128
+    eval_batch_size: int = 1024
     optimizer: str = "adam"
     lr: float = 0.01
     momentum: float = 0.9
@@ -148,6 +174,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 1
+    threads: int = 0
     # CUDA performance options
     amp: str = "none"
     channels_last: bool = False
@@ -155,6 +182,7 @@ class TrainConfig:
     workers: int = 0
     deterministic: bool = False
     cache_frozen: bool = True
+    cache_budget_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -163,7 +191,7 @@ class DistributedConfig:
 
     ``placement`` gives the number of consecutive modules each rank owns (empty: balanced
     by ``balance``, ``parameters`` or measured step ``time``); ``max_in_flight`` bounds the
-    batches sent but not yet consumed per stage; ``replay`` > 0 enables a replay buffer that
+    batches sent to a stage and not yet taken by it; ``replay`` > 0 enables a replay buffer that
     reuses each stored batch at most that many times; ``timeout`` (seconds) bounds every wait
     on another rank; ``backend`` is ``auto`` (NCCL on CUDA, gloo on CPU), ``gloo`` or ``nccl``.
     """
@@ -337,6 +365,27 @@ def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None
         raise _fail(key, value, "a non-negative number" if allow_zero else "a positive number")
 
 
+def _validate_stages(m: ModelConfig) -> None:
+    """The stage layout of a conv ResNet: lengths, positive entries, ``depth`` = their sum."""
+    if len(m.stage_blocks) != len(m.stage_channels):
+        raise _fail(
+            "model.stage_channels", m.stage_channels,
+            f"a list of {len(m.stage_blocks)} channel counts (one per entry of model.stage_blocks)",
+        )
+    if any(b < 1 for b in m.stage_blocks):
+        raise _fail("model.stage_blocks", m.stage_blocks, "a list of positive block counts")
+    if any(c < 1 for c in m.stage_channels):
+        raise _fail("model.stage_channels", m.stage_channels, "a list of positive channel counts")
+    if m.stage_blocks and sum(m.stage_blocks) != m.depth:
+        raise _fail("model.depth", m.depth, f"the sum of model.stage_blocks ({sum(m.stage_blocks)})")
+    widths = [m.stem_channels, *m.stage_channels]
+    if m.shortcut == "pad" and any(b < a for a, b in zip(widths, widths[1:])):
+        raise _fail(
+            "model.shortcut", m.shortcut,
+            f"'projection' when the channels decrease (stem, stages: {widths}); 'pad' only adds zero channels",
+        )
+
+
 def validate(config: RunConfig) -> None:
     """Check ranges and cross-field constraints; raise :class:`ConfigError` on the first."""
     d, m, t, tr = config.data, config.model, config.transport, config.train
@@ -355,18 +404,24 @@ def validate(config: RunConfig) -> None:
         raise _fail("data.per_class", d.per_class, "an integer >= 0 (0: use train_fraction)")
     if not 0 < d.val_fraction < 1:
         raise _fail("data.val_fraction", d.val_fraction, "a number in (0, 1)")
+    if d.per_class and d.train_fraction != 1:
+        raise _fail("data.per_class", d.per_class, "0 when data.train_fraction is set (give one of them)")
 
     _check_choice("model.kind", m.kind, ("mlp", "resnet"))
     if m.kind == "mlp" and d.name in IMAGE_DATASETS and d.name != "digits":
         raise _fail("model.kind", m.kind, f"'resnet' for the image data set '{d.name}'")
+    if m.kind == "resnet" and d.name in TOY_DATASETS:
+        raise _fail("model.kind", m.kind, f"'mlp' for the toy data set '{d.name}'")
     for key in ("depth", "width", "hidden", "blocks_per_module", "head_hidden", "stem_channels", "head_pool"):
         if getattr(m, key) < 1:
             raise _fail(f"model.{key}", getattr(m, key), "a positive integer")
     _check_choice("model.activation", m.activation, ("tanh", "relu", "gelu"))
-    _check_choice("model.head", m.head, ("linear", "mlp", "conv"))
+    _check_choice("model.head", m.head, ("linear", "mlp", "conv") if m.kind == "resnet" else ("linear", "mlp"))
     _check_choice("model.shortcut", m.shortcut, ("projection", "pad"))
     _check_choice("model.init", m.init, ("default", "orthogonal", "kaiming"))
     _check_positive("model.init_gain", m.init_gain)
+    if m.kind == "resnet":
+        _validate_stages(m)
     if m.split_points:
         if sorted(set(m.split_points)) != list(m.split_points) or not all(0 < s < m.depth for s in m.split_points):
             raise _fail(
@@ -395,7 +450,7 @@ def validate(config: RunConfig) -> None:
         raise _fail("transport.taus", t.taus, "empty unless transport.schedule = 'list'")
 
     _check_choice("train.regime", tr.regime, REGIMES)
-    for key in ("epochs", "laps", "batch_size", "checkpoint_every"):
+    for key in ("epochs", "laps", "batch_size", "eval_batch_size", "checkpoint_every"):
         if getattr(tr, key) < 1:
             raise _fail(f"train.{key}", getattr(tr, key), "a positive integer")
     if tr.regime == "multilap" and tr.epochs % tr.laps:
@@ -419,6 +474,12 @@ def validate(config: RunConfig) -> None:
     _check_choice("train.amp", tr.amp, ("none", "bf16", "fp16"))
     if tr.workers < 0:
         raise _fail("train.workers", tr.workers, "an integer >= 0")
+    if tr.threads < 0:
+        raise _fail("train.threads", tr.threads, "an integer >= 0 (0: PyTorch's default)")
+    if tr.cache_budget_mb < 0:
+        raise _fail("train.cache_budget_mb", tr.cache_budget_mb, "an integer >= 0")
+    if sorted(set(tr.milestones)) != list(tr.milestones) or any(e < 1 for e in tr.milestones):
+        raise _fail("train.milestones", tr.milestones, "strictly increasing positive epochs")
 
     dist = config.distributed
     if any(p < 1 for p in dist.placement) or (dist.placement and sum(dist.placement) != config.n_modules):

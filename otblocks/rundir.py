@@ -9,6 +9,11 @@
     Written once, when the run finishes: accuracy by depth, best depth, timings.
 ``DIR/checkpoints/last.pt``
     The latest checkpoint (model, optimizers, schedulers, RNG states, position).
+``DIR/checkpoints/rank{R}-{P}.pt``
+    While a distributed run (``--distributed``) trains: rank ``R``'s modules and optimizers
+    after ``P`` epochs; merged into ``last.pt`` when the run finishes.
+``DIR/pipeline.json``
+    Distributed runs only: what each rank of the pipeline did (batches, in flight, waits).
 
 JSON is strict (RFC 8259): non-finite floats are written as the strings ``"inf"``,
 ``"-inf"`` and ``"nan"``.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,20 @@ class RunPaths:
         self.summary = self.root / "summary.json"
         self.checkpoints = self.root / "checkpoints"
         self.checkpoint = self.checkpoints / "last.pt"
+        self.pipeline = self.root / "pipeline.json"
+
+    def rank_checkpoint(self, rank: int, position: int) -> Path:
+        """Rank ``rank``'s checkpoint after ``position`` epochs of a distributed run."""
+        return self.checkpoints / f"rank{rank}-{position:04d}.pt"
+
+    def rank_checkpoints(self) -> dict[int, dict[int, Path]]:
+        """The rank checkpoints present: ``{rank: {position: path}}``."""
+        found: dict[int, dict[int, Path]] = {}
+        for path in self.checkpoints.glob("rank*-*.pt"):
+            match = re.fullmatch(r"rank(\d+)-(\d+)\.pt", path.name)
+            if match:
+                found.setdefault(int(match[1]), {})[int(match[2])] = path
+        return found
 
 
 def jsonable(value: Any) -> Any:

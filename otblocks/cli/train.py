@@ -1,10 +1,15 @@
-"""``otblocks train CONFIG --out DIR``: train one run into a run directory."""
+"""``otblocks train CONFIG --out DIR``: train one run into a run directory.
+
+With ``--distributed``, under ``torchrun``, the ``parallel`` regime runs as a pipeline over
+the launched processes (:mod:`otblocks.distributed`); rank 0 prints the summary line.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..config import load_config
+from ..distributed import train_distributed
 from ..training import train
 
 
@@ -28,14 +33,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="TOML configuration file (see configs/)")
     p.add_argument("--out", required=True, help="run directory (must be empty unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--distributed", action="store_true",
+        help="run the parallel regime as a pipeline over the processes torchrun started "
+        "(torchrun --nproc-per-node=K -m otblocks train CONFIG --out DIR --distributed)",
+    )
     add_common_run_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides_of(args))
-    summary = train(config, args.out, resume=args.resume, quiet=args.quiet)
-    if not args.quiet:
+    if args.distributed:
+        summary = train_distributed(config, args.out, resume=args.resume, quiet=args.quiet)
+    else:
+        summary = train(config, args.out, resume=args.resume, quiet=args.quiet)
+    if summary is not None and not args.quiet:
         print(
             f"best depth {summary.best_depth}/{summary.n_modules} (validation accuracy "
             f"{summary.val_accuracy_at_best_depth:.4f}, test accuracy {summary.test_accuracy_at_best_depth:.4f}); "

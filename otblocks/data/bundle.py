@@ -77,15 +77,19 @@ def iterate_batches(
     In-memory :class:`~torch.utils.data.TensorDataset` splits are sliced directly (no
     per-sample collation); other data sets go through a :class:`~torch.utils.data.DataLoader`
     whose generator is seeded with ``seed``, so worker augmentation is reproducible too.
+    ``pin_memory`` (for CUDA) pins the batches of CPU tensors so the copy to the GPU can
+    overlap with compute.
     """
     generator = torch.Generator().manual_seed(seed)
     if isinstance(dataset, TensorDataset):
         x, y = dataset.tensors
         n = len(y)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        pin = pin_memory and x.device.type == "cpu"
         for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
-            yield x[index], y[index]
+            index = order[start : start + batch_size].to(x.device)
+            xb, yb = x[index], y[index.to(y.device)]
+            yield (xb.pin_memory(), yb.pin_memory()) if pin else (xb, yb)
         return
     loader = DataLoader(
         dataset,

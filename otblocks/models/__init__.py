@@ -8,10 +8,11 @@ from torch import nn
 
 from ..config import ModelConfig
 from .heads import vector_head
+from .init import init_weights
 from .mlp import MLPBlock
 from .net import BlockModule, BlockwiseNet
 
-__all__ = ["BlockModule", "BlockwiseNet", "MLPBlock", "build_model", "module_bounds"]
+__all__ = ["BlockModule", "BlockwiseNet", "MLPBlock", "build_model", "module_bounds", "init_weights"]
 
 
 def module_bounds(cfg: ModelConfig) -> list[tuple[int, int]]:
@@ -24,11 +25,22 @@ def module_bounds(cfg: ModelConfig) -> list[tuple[int, int]]:
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> BlockwiseNet:
-    """The network described by ``cfg`` for inputs of ``input_shape`` and ``n_classes`` classes."""
+    """The network described by ``cfg`` for inputs of ``input_shape`` and ``n_classes`` classes.
+
+    ``kind = "resnet"``: :func:`otblocks.models.conv.build_conv_model`; ``kind = "mlp"``: residual
+    MLP blocks. The weights are then initialised by ``cfg.init`` (:func:`init_weights`).
+    """
     if cfg.kind == "resnet":
         from .conv import build_conv_model
 
-        return build_conv_model(cfg, input_shape, n_classes)
+        net = build_conv_model(cfg, input_shape, n_classes)
+    else:
+        net = _build_mlp_model(cfg, input_shape, n_classes)
+    init_weights(net, cfg.init, cfg.init_gain)
+    return net
+
+
+def _build_mlp_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> BlockwiseNet:
     d_in = math.prod(input_shape)
     stem: nn.Module = nn.Identity() if d_in == cfg.width and len(input_shape) == 1 else nn.Sequential(
         nn.Flatten(), nn.Linear(d_in, cfg.width)

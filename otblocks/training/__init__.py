@@ -5,12 +5,13 @@ from .evaluate import evaluate_depths
 from .plan import WorkItem, make_plan
 from .run import TIMING_KEYS, RunSummary, resolve_device, train
 from .stats import EpochStats
-from .trainer import Trainer, seed_for
+from .trainer import RECORD_TIMING_KEYS, Trainer, seed_for
 
 __all__ = [
     "train",
     "RunSummary",
     "TIMING_KEYS",
+    "RECORD_TIMING_KEYS",
     "Trainer",
     "WorkItem",
     "make_plan",

@@ -14,7 +14,7 @@ from ..models import BlockwiseNet
 from ..transport import penalty_weight, transport_cost
 from .stats import Accumulator, EpochStats
 
-__all__ = ["evaluate_depths"]
+__all__ = ["evaluate_depths", "evaluate_module"]
 
 
 @torch.no_grad()
@@ -43,13 +43,23 @@ def evaluate_depths(
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             h = net.stem(x)
             for k in range(upto + 1):
-                out, residuals = net.block_modules[k].forward_with_residuals(h)
-                cost = transport_cost(h, out, residuals, transport.form, transport.normalization)
-                logits = net.heads[k](out).float()
-                task = F.cross_entropy(logits, y)
-                accs[k].add(task, penalty_weight(taus[k]) * cost, cost, logits, y)
-                h = out
+                h = evaluate_module(net, k, h, y, transport, taus[k], accs[k])
     finally:
         for m, flag in zip(net.modules(), was_training):
             m.train(flag)
     return [a.result() for a in accs]
+
+
+@torch.no_grad()
+def evaluate_module(
+    net: BlockwiseNet, k: int, h: torch.Tensor, y: torch.Tensor, transport: TransportConfig, tau: float, acc: Accumulator
+) -> torch.Tensor:
+    """Add module ``k``'s statistics on one batch to ``acc``; return its output.
+
+    ``h`` is the module's input (the stem output for ``k = 0``); the caller sets eval mode.
+    """
+    out, residuals = net.block_modules[k].forward_with_residuals(h)
+    cost = transport_cost(h, out, residuals, transport.form, transport.normalization)
+    logits = net.heads[k](out).float()
+    acc.add(F.cross_entropy(logits, y), penalty_weight(tau) * cost, cost, logits, y)
+    return out

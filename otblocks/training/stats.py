@@ -44,21 +44,44 @@ class EpochStats:
 
 
 class Accumulator:
-    """Sums ``n``-weighted batch means; :meth:`result` syncs once."""
+    """Keeps every batch's means and predictions on the device (no sync per step); :meth:`result` syncs once.
+
+    A step costs one small kernel (the argmax); the ``n``-weighted sums and the count of
+    correct predictions are taken at the end of the epoch, in float64.
+    """
 
     def __init__(self) -> None:
         self.n = 0
-        self._sums: torch.Tensor | None = None
+        self._counts: list[int] = []
+        self._values: list[tuple[torch.Tensor, torch.Tensor | float, torch.Tensor]] = []
+        self._predictions: list[torch.Tensor] = []
+        self._labels: list[torch.Tensor] = []
 
-    def add(self, task: torch.Tensor, transport: torch.Tensor, kinetic: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        n = y.shape[0]
-        correct = (logits.argmax(dim=1) == y).sum()
-        row = torch.stack([task.detach().float() * n, transport.detach().float() * n, kinetic.detach().float() * n, correct.float()])
-        self._sums = row if self._sums is None else self._sums + row
-        self.n += n
+    def add(
+        self, task: torch.Tensor, transport: torch.Tensor | float, kinetic: torch.Tensor, logits: torch.Tensor, y: torch.Tensor
+    ) -> None:
+        """Record one batch: its mean task loss, mean penalty (a tensor, or a float such as
+        0.0 without penalty), mean cost :math:`c`, and the logits' predictions of ``y``."""
+        transport = transport.detach() if isinstance(transport, torch.Tensor) else float(transport)
+        self._values.append((task.detach(), transport, kinetic.detach()))
+        self._predictions.append(logits.detach().argmax(dim=1))
+        self._labels.append(y)
+        self._counts.append(y.shape[0])
+        self.n += y.shape[0]
 
     def result(self) -> EpochStats:
-        if self._sums is None:
+        if not self._values:
             raise ValueError("No batch was accumulated: the split is empty.")
-        task, transport, kinetic, correct = (self._sums / self.n).tolist()
-        return EpochStats(self.n, task + transport, task, transport, kinetic, correct)
+        counts = torch.tensor(self._counts, dtype=torch.float64)
+        task, transport, kinetic = (float((_column(c) * counts).sum()) / self.n for c in zip(*self._values))
+        correct = int((torch.cat(self._predictions) == torch.cat(self._labels)).sum())
+        return EpochStats(self.n, task + transport, task, transport, kinetic, correct / self.n)
+
+
+def _column(values: tuple[torch.Tensor | float, ...]) -> torch.Tensor:
+    """One value per batch as float64 on the CPU (one device sync for tensors)."""
+    if all(isinstance(v, float) for v in values):
+        return torch.tensor(values, dtype=torch.float64)
+    device = next(v.device for v in values if isinstance(v, torch.Tensor))
+    stacked = torch.stack([v.reshape(()).float() if isinstance(v, torch.Tensor) else torch.tensor(v, device=device) for v in values])
+    return stacked.double().cpu()

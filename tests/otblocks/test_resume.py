@@ -14,7 +14,7 @@ import pytest
 
 from otblocks import NonFiniteLossError, RunDirError, train
 from otblocks.rundir import read_json
-from otblocks.training import TIMING_KEYS
+from otblocks.training import RECORD_TIMING_KEYS, TIMING_KEYS
 
 
 def _without_timing(summary: dict) -> dict:
@@ -22,7 +22,7 @@ def _without_timing(summary: dict) -> dict:
 
 
 def _metrics(path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in path.read_text().splitlines()]
+    return [{k: v for k, v in json.loads(line).items() if k not in RECORD_TIMING_KEYS} for line in path.read_text().splitlines()]
 
 
 class Interrupt(Exception):
