@@ -46,7 +46,7 @@ from torch.utils.data import TensorDataset
 from otblocks import build_model, load_config
 from otblocks.data import DataBundle
 from otblocks.schedules import tau_schedule
-from otblocks.training import Trainer, WorkItem
+from otblocks.training import Trainer
 from otblocks.training.optim import make_optimizer
 from otblocks.training.stats import Accumulator
 

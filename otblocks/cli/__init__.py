@@ -1,8 +1,9 @@
 """The ``otblocks`` command line: one module per sub-command, each with ``add_parser`` and ``run``.
 
-Errors a user can fix (:class:`otblocks.errors.OtblocksError`, and the ``ValueError``/
-``TypeError`` raised by input validation) print one line, ``otblocks: error: ...``, and exit
-with a non-zero status, without a traceback.
+Errors a user can fix (:class:`otblocks.errors.OtblocksError`: bad configuration or options,
+missing or unfinished run directories, missing data files, a non-finite loss) print one line,
+``otblocks: error: ...``, and exit with a non-zero status, without a traceback. Anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

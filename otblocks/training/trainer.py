@@ -29,7 +29,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
 from ..config import RunConfig

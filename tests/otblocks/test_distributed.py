@@ -377,8 +377,8 @@ def test_a_non_finite_loss_on_one_rank_stops_the_pipeline(toy, tmp_path):
     sets = ("transport.schedule=list", "transport.taus=[1.0, 1.0, 1e-45, 1.0]")
     ranks, _ = launch(2, _argv(config, tmp_path / "run", *sets), tmp_path)
     assert [r.status for r in ranks] == [1, 1]
-    assert "otblocks: error: Non-finite training loss (inf) in module 2 at epoch 0" in ranks[1].stderr
-    assert "otblocks: error: rank 1 failed (NonFiniteLossError: Non-finite training loss (inf) in module 2" in ranks[0].stderr
+    assert "otblocks: error: Non-finite training loss (" in ranks[1].stderr and "in module 2 at epoch 0" in ranks[1].stderr
+    assert "otblocks: error: rank 1 failed (NonFiniteLossError: Non-finite training loss (" in ranks[0].stderr
     assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 
 
