@@ -161,9 +161,17 @@ class Link:
         self.timeout = timedelta(seconds=timeout)
         self.channels_last = channels_last
 
-    def _wait(self, work: dist.Work, what: str) -> None:
+    def _isend(self, tensor: torch.Tensor, what: str, **kwargs: Any) -> dist.Work:
+        """Start sending ``tensor``; a connection the peer already closed raises :class:`PeerLost`."""
         try:
-            work.wait(self.timeout)
+            return dist.isend(tensor, self.peer, **kwargs)
+        except RuntimeError as err:
+            raise PeerLost(self.peer, f"the sending of {what}", str(err)) from err
+
+    def _recv_into(self, tensor: torch.Tensor, what: str, **kwargs: Any) -> None:
+        """Receive into ``tensor`` within the timeout; a closed connection or silence raises :class:`PeerLost`."""
+        try:
+            dist.irecv(tensor, self.peer, **kwargs).wait(self.timeout)
         except RuntimeError as err:
             raise PeerLost(self.peer, what, str(err)) from err
 
@@ -172,19 +180,19 @@ class Link:
         """Start sending one message; wait on the result (or drop it once credited) later."""
         wire = tuple(t.detach().to(self.wire_device).contiguous() for t in tensors)
         header = encode_header(kind, pass_id, index, wire)
-        works = [dist.isend(header, self.peer, group=self.control, tag=_HEADER_TAG)]
-        works += [dist.isend(t, self.peer) for t in wire]
+        works = [self._isend(header, "a message", group=self.control, tag=_HEADER_TAG)]
+        works += [self._isend(t, "a message") for t in wire]
         return Outgoing(self.peer, works, (header, *wire))
 
     def recv(self) -> Message:
         """Receive the next message (blocking, at most ``timeout`` seconds per part)."""
         header = torch.empty(HEADER_SLOTS, dtype=torch.int64)
-        self._wait(dist.irecv(header, self.peer, group=self.control, tag=_HEADER_TAG), "a message header")
+        self._recv_into(header, "a message header", group=self.control, tag=_HEADER_TAG)
         kind, pass_id, index, specs = decode_header(header)
         tensors = []
         for dtype, shape in specs:
             t = torch.empty(shape, dtype=dtype, device=self.wire_device)
-            self._wait(dist.irecv(t, self.peer), "a tensor")
+            self._recv_into(t, "a tensor")
             t = t.to(self.device, non_blocking=True)
             if self.channels_last and t.dim() == 4:
                 t = t.contiguous(memory_format=torch.channels_last)
@@ -196,10 +204,10 @@ class Link:
         """Tell the previous rank that one of its batches was taken (``CREDIT``), that this rank's
         pass ended (``FINAL``), or that this rank stops (``ABORT``)."""
         credit = torch.tensor([kind], dtype=torch.int64)
-        return Outgoing(self.peer, [dist.isend(credit, self.peer, group=self.control, tag=_CREDIT_TAG)], (credit,))
+        return Outgoing(self.peer, [self._isend(credit, "a credit", group=self.control, tag=_CREDIT_TAG)], (credit,))
 
     def recv_credit(self) -> int:
         """Receive one credit from the next rank: its kind, ``CREDIT``, ``FINAL`` or ``ABORT``."""
         credit = torch.empty(1, dtype=torch.int64)
-        self._wait(dist.irecv(credit, self.peer, group=self.control, tag=_CREDIT_TAG), "a credit")
+        self._recv_into(credit, "a credit", group=self.control, tag=_CREDIT_TAG)
         return int(credit.item())

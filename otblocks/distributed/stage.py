@@ -34,7 +34,7 @@ from ..training import EpochStats, Trainer, WorkItem
 from ..training.evaluate import evaluate_module
 from ..training.stats import Accumulator
 from .comm import ABORT, BATCH, CREDIT, END, FINAL, Link, Outgoing
-from .failure import Fault
+from .failure import Fault, PeerLost
 from .mailbox import Mailbox
 from .replay import ReplayBuffer
 
@@ -191,7 +191,7 @@ class Stage:
         for send in sends:
             try:
                 self._aborts.append(send())
-            except RuntimeError:  # that neighbour is gone already
+            except PeerLost:  # that neighbour is gone already
                 pass
         box.join()  # each pump returns on ABORT, END, a closed connection or its timeout
 
