@@ -26,10 +26,29 @@ import torch
 __all__ = ["transport_cost", "penalty_weight"]
 
 
+class _SumOfSquares(torch.autograd.Function):
+    r""":math:`\sum_j t_j^2` in float32 or wider, with the one-pass gradient :math:`2 t`.
+
+    The backward is one multiplication over :math:`t`, where autograd's ``t.pow(2)`` followed
+    by sums builds the power's derivative and the broadcast gradient first; the penalty's share
+    of a training step is measured by ``benchmarks/bench_trainer.py``. Half-precision residuals
+    (autocast) are summed in float32.
+    """
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(t)
+        return torch.linalg.vector_norm(t, dtype=torch.promote_types(t.dtype, torch.float32)).square()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (t,) = ctx.saved_tensors
+        return t * (2.0 * grad).to(t.dtype)
+
+
 def _squared(t: torch.Tensor, normalization: str) -> torch.Tensor:
-    if normalization == "sample":
-        return t.pow(2).flatten(1).sum(dim=1).mean()
-    return t.pow(2).mean()
+    total = _SumOfSquares.apply(t)
+    return total / (t.shape[0] if normalization == "sample" else t.numel())
 
 
 def transport_cost(
