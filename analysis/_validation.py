@@ -21,6 +21,7 @@ __all__ = [
     "check_int",
     "check_float",
     "check_option",
+    "check_solver_options",
     "is_torch_tensor",
     "to_numpy",
 ]
@@ -209,6 +210,17 @@ def check_float(value, *, name: str, func: str, low: float | None = None,
             f"got {value!r}."
         )
     return v
+
+
+def check_solver_options(max_iter, check, memory_budget_gib, *, func: str) -> tuple[int | None, float]:
+    """Validate the exact solver's options shared by the public functions:
+    ``(max_iter or None, memory budget in GiB)``; ``check`` must be a bool."""
+    if max_iter is not None:
+        max_iter = check_int(max_iter, name="max_iter", func=func, low=1)
+    if not isinstance(check, (bool, np.bool_)):
+        raise TypeError(f"The 'check' parameter of `{func}` must be a bool; got {check!r}.")
+    budget = check_float(memory_budget_gib, name="memory_budget_gib", func=func, low=0.0, low_open=True)
+    return max_iter, budget
 
 
 def check_option(value, *, name: str, func: str, options) -> str:

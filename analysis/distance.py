@@ -22,6 +22,7 @@ from ._validation import (
     check_int,
     check_option,
     check_same_features,
+    check_solver_options,
     is_torch_tensor,
     to_numpy,
 )
@@ -164,12 +165,7 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
     func = "wasserstein"
     check_option(method, name="method", func=func, options=METHODS)
     x, y = check_same_features(x, y, func=func)
-    if max_iter is not None:
-        max_iter = check_int(max_iter, name="max_iter", func=func, low=1)
-    if not isinstance(check, (bool, np.bool_)):
-        raise TypeError(f"The 'check' parameter of `{func}` must be a bool; got {check!r}.")
-    budget = check_float(memory_budget_gib, name="memory_budget_gib", func=func, low=0.0,
-                         low_open=True)
+    max_iter, budget = check_solver_options(max_iter, check, memory_budget_gib, func=func)
     n, m, d = x.shape[0], y.shape[0], x.shape[1]
     converged = True
 

@@ -55,6 +55,18 @@ def _check_mean_cov(mean, cov, *, func, names=("mean", "cov")):
     return mean, cov
 
 
+def _check_two(mean0, cov0, mean1, cov1, *, func):
+    """Both Gaussians checked by :func:`_check_mean_cov`, and in the same dimension."""
+    mean0, cov0 = _check_mean_cov(mean0, cov0, func=func, names=("mean0", "cov0"))
+    mean1, cov1 = _check_mean_cov(mean1, cov1, func=func, names=("mean1", "cov1"))
+    if mean1.shape != mean0.shape:
+        raise ValueError(
+            f"The 'mean1' parameter of `{func}` must have shape {mean0.shape} like "
+            f"'mean0'; got {mean1.shape}."
+        )
+    return mean0, cov0, mean1, cov1
+
+
 def _check_affine(A, b, d, *, func):
     A = np.asarray(A, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -102,13 +114,7 @@ def w2_squared(mean0, cov0, mean1, cov1) -> float:
     >>> round(gaussian.w2_squared(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2)), 12)
     4.0
     """
-    mean0, cov0 = _check_mean_cov(mean0, cov0, func="w2_squared", names=("mean0", "cov0"))
-    mean1, cov1 = _check_mean_cov(mean1, cov1, func="w2_squared", names=("mean1", "cov1"))
-    if mean1.shape != mean0.shape:
-        raise ValueError(
-            f"The 'mean1' parameter of `w2_squared` must have shape {mean0.shape} like "
-            f"'mean0'; got {mean1.shape}."
-        )
+    mean0, cov0, mean1, cov1 = _check_two(mean0, cov0, mean1, cov1, func="w2_squared")
     root0 = _psd_power(cov0, 0.5)
     cross = _psd_power(root0 @ cov1 @ root0, 0.5)
     value = np.sum((mean0 - mean1) ** 2) + np.trace(cov0) + np.trace(cov1) - 2 * np.trace(cross)
@@ -162,13 +168,7 @@ def ot_map(mean0, cov0, mean1, cov1):
     b : ndarray of shape (d,)
         Offset.
     """
-    mean0, cov0 = _check_mean_cov(mean0, cov0, func="ot_map", names=("mean0", "cov0"))
-    mean1, cov1 = _check_mean_cov(mean1, cov1, func="ot_map", names=("mean1", "cov1"))
-    if mean1.shape != mean0.shape:
-        raise ValueError(
-            f"The 'mean1' parameter of `ot_map` must have shape {mean0.shape} like "
-            f"'mean0'; got {mean1.shape}."
-        )
+    mean0, cov0, mean1, cov1 = _check_two(mean0, cov0, mean1, cov1, func="ot_map")
     w = np.linalg.eigvalsh(cov0)
     if w[0] <= _RTOL * max(w[-1], np.finfo(float).tiny):
         raise ValueError(

@@ -9,7 +9,7 @@ import numpy as np
 from ._emd import check_memory, solve_exact
 from ._pairwise import median_spacing, row_distances, selection_sq_dists
 from ._results import Result
-from ._validation import check_float, check_int, check_paired, to_numpy
+from ._validation import check_float, check_paired, check_solver_options, to_numpy
 from .exceptions import SolverError
 
 __all__ = ["map_vs_ot", "MapComparison"]
@@ -174,12 +174,7 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
     """
     func = "map_vs_ot"
     x, tx = check_paired(x, tx, func=func)
-    if max_iter is not None:
-        max_iter = check_int(max_iter, name="max_iter", func=func, low=1)
-    if not isinstance(check, (bool, np.bool_)):
-        raise TypeError(f"The 'check' parameter of `{func}` must be a bool; got {check!r}.")
-    budget = check_float(memory_budget_gib, name="memory_budget_gib", func=func, low=0.0,
-                         low_open=True)
+    max_iter, budget = check_solver_options(max_iter, check, memory_budget_gib, func=func)
     threshold = check_float(resolution_threshold, name="resolution_threshold", func=func,
                             low=0.0)
     n, d = x.shape

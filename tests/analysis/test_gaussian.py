@@ -81,6 +81,7 @@ def test_monge_gap_of_a_rotation():
         (lambda: gaussian.w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)),
          "positive semi-definite"),
         (lambda: gaussian.w2(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3)), "mean1"),
+        (lambda: gaussian.ot_map(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3)), "'mean1' parameter of `ot_map`"),
         (lambda: gaussian.w2(np.full(2, np.nan), np.eye(2), np.zeros(2), np.eye(2)), "finite"),
         (lambda: gaussian.ot_map(np.zeros(2), np.diag([1.0, 0.0]), np.zeros(2), np.eye(2)),
          "positive definite"),
