@@ -17,6 +17,7 @@ from torch.utils.data import TensorDataset
 
 from otblocks import ConfigError, build_model, load_config, train
 from otblocks.data import DataBundle
+from otblocks.models import BlockModule
 from otblocks.models.conv import BasicBlock, PadShortcut, block_layout
 from otblocks.models.conv_heads import AvgPoolTo
 from otblocks.schedules import tau_schedule
@@ -93,16 +94,21 @@ def test_single_stage_network_is_k_blocks_after_a_stem():
 
 # ---------------------------------------------------------------- the penalty sees g only
 def test_penalty_excludes_the_shortcut_of_a_dimension_changing_block():
+    # through the module's own forward (what the trainer calls): the penalised residual is
+    # T(x) - shortcut(x), never T(x) minus anything the projection contributes
     block = BasicBlock(4, 8, stride=2, shortcut="projection").eval()
+    module = BlockModule([block])
     nn.init.zeros_(block.g[-1].weight)  # g = 0: the block is its (non-zero) projection
     x = torch.randn(3, 4, 8, 8)
-    out = block(x)
-    cost = transport_cost(x, out, [block.residual(x)])
+    out, residuals = module.forward_with_residuals(x)
+    cost = transport_cost(x, out, residuals)
     assert float(cost.detach()) == 0.0 and float(out.detach().abs().sum()) > 0
     nn.init.normal_(block.g[-1].weight)
-    residual = block.residual(x)
-    cost = transport_cost(x, block.shortcut(x) + residual, [residual])
-    torch.testing.assert_close(cost, residual.pow(2).flatten(1).sum(1).mean())
+    out, residuals = module.forward_with_residuals(x)
+    torch.testing.assert_close(out, block(x))
+    cost = transport_cost(x, out, residuals)
+    expected = (block(x) - block.shortcut(x)).pow(2).flatten(1).sum(1).mean()
+    torch.testing.assert_close(cost, expected)
     cost.backward()
     assert block.proj.weight.grad is None  # the projection gets no gradient from the penalty
 
