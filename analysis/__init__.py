@@ -8,12 +8,14 @@ Plotting lives in ``analysis.plot`` and is not imported here (no matplotlib at i
 
 from . import gaussian
 from .bounds import ComposedBound, compose_bounds
+from .certified_ot import Certificate
 from .collect import BlockSample, collect_blocks
 from .distance import WassersteinResult, wasserstein
 from .exceptions import MemoryBudgetError, SolverError
-from .holder import HolderFit, holder_fit
+from .holder import HolderFit, HolderProfile, holder_fit
 from .jacobian import JacobianAsymmetry, jacobian_asymmetry
 from .map_comparison import MapComparison, map_vs_ot
+from .sample_size import SampleSizeSeries, sample_size_series
 
 __all__ = [
     "wasserstein",
@@ -24,6 +26,9 @@ __all__ = [
     "JacobianAsymmetry",
     "holder_fit",
     "HolderFit",
+    "HolderProfile",
+    "sample_size_series",
+    "SampleSizeSeries",
     "compose_bounds",
     "ComposedBound",
     "collect_blocks",
@@ -31,4 +36,5 @@ __all__ = [
     "gaussian",
     "SolverError",
     "MemoryBudgetError",
+    "Certificate",
 ]

@@ -1,5 +1,7 @@
 """The exact solver: POT's network simplex with an iteration cap set from the problem size,
-its result code checked, and its memory estimated before anything is allocated.
+its result code checked, and its memory estimated before anything is allocated; and the
+choice between it (dense, 41 bytes per pair) and the certified sparse solver
+(:mod:`analysis.certified_ot`, O((n + m) k) memory) for problems beyond the memory budget.
 """
 
 from __future__ import annotations
@@ -9,11 +11,15 @@ import warnings
 import numpy as np
 import ot
 
+from .certified_ot import SparseSolution, estimate_memory, solve_certified
 from .exceptions import MemoryBudgetError, SolverError
 
 __all__ = [
     "BYTES_PER_PAIR",
     "STATUS",
+    "SOLVERS",
+    "choose_solver",
+    "solve_sparse",
     "default_max_iter",
     "check_memory",
     "solve_exact",
@@ -101,3 +107,52 @@ def solve_exact(M: np.ndarray, *, max_iter: int | None, check: bool, func: str):
             f"get the non-optimal value with status='max_iter_reached'."
         )
     return plan, float(log["cost"]), status
+
+
+#: The exact solvers a caller may ask for.
+SOLVERS = ("auto", "dense", "sparse")
+
+
+def choose_solver(solver: str, n: int, m: int, d: int, budget_gib: float, *, func: str) -> str:
+    """``'dense'`` or ``'sparse'``, after checking that the chosen solve fits the budget.
+
+    ``'auto'`` is the dense network simplex whenever its 41 bytes per pair fit
+    ``budget_gib`` (so small problems run exactly as before, never slower), the sparse
+    certified solver otherwise. Raises :class:`MemoryBudgetError` when the requested (or,
+    for ``'auto'``, both) solvers would exceed the budget.
+    """
+    if solver == "dense" or (solver == "auto" and BYTES_PER_PAIR * n * m <= budget_gib * 2**30):
+        check_memory(n, m, budget_gib, func=func)
+        return "dense"
+    need = estimate_memory(n, m, d)
+    if need > budget_gib * 2**30:
+        raise MemoryBudgetError(
+            f"`{func}` would need about {need / 2**30:.1f} GiB for n={n} and m={m} samples "
+            f"even with the sparse exact solver, above memory_budget_gib={budget_gib:g}. Use "
+            f"a subsample, method='sliced' or method='bures' (approximations), or raise "
+            f"memory_budget_gib."
+        )
+    return "sparse"
+
+
+def solve_sparse(x: np.ndarray, y: np.ndarray, *, paired: bool, check: bool, quiet: bool,
+                 func: str) -> tuple[SparseSolution, str]:
+    """The certified sparse solve and its status: ``'optimal'`` when certified.
+
+    An uncertified solution raises :class:`SolverError` (``check=True``) or comes back with
+    status ``'uncertified'`` (its cost is then only known to lie in the certificate's
+    ``[lower_bound, upper_bound]``).
+    """
+    sol = solve_certified(x, y, paired=paired, quiet=quiet, func=func)
+    cert = sol.certificate
+    if cert.certified:
+        return sol, "optimal"
+    if check:
+        raise SolverError(
+            f"`{func}`: the sparse exact solver could not certify its plan after {cert.rounds} "
+            f"rounds (largest dual violation {cert.max_violation:.3g} above the tolerance "
+            f"{cert.tolerance:.3g}); W2^2 lies in [{cert.lower_bound:.17g}, "
+            f"{cert.upper_bound:.17g}]. Pass solver='dense' if it fits, or check=False to get "
+            f"the plan with status='uncertified'."
+        )
+    return sol, "uncertified"

@@ -9,10 +9,12 @@ temporaries and releases the GIL, on row blocks in one thread per CPU (as BLAS w
 expansion); torch tensors (kept on their GPU) go through row chunks whose ``(rows, m, d)``
 difference tensor stays under ``_CHUNK_ELEMENTS``.
 
-The one use of the expansion is :func:`selection_sq_dists`, for choices only (the costs
-from which the exact solver reads an assignment, nearest-neighbour searches), from 16
-features on, where it is several times cheaper; the distances of the chosen pairs are then
-measured by direct differences.
+The expansion is used for choices (:func:`selection_sq_dists`: the costs from which the
+exact solver reads an assignment, nearest-neighbour searches), from 16 features on, where it
+is several times cheaper; the distances of the chosen pairs are then measured by direct
+differences. :func:`all_pair_distances` (every pair of a sample, for the Hölder profile) also
+starts from one Gram product, with a certified error: each entry whose rounding bound is not
+small next to its value is measured again by a direct difference.
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist
 
 from ._validation import is_torch_tensor
 
 __all__ = [
-    "sq_dist_matrix", "selection_sq_dists", "nn_distances", "median_spacing", "row_distances",
+    "all_pair_distances",
+    "median_spacing",
+    "nn_distances",
     "pair_distances",
+    "row_distances",
+    "selection_sq_dists",
+    "sq_dist_matrix",
 ]
 
 #: Elements of one temporary difference tensor on the torch path (2**24 float64 = 128 MiB).
@@ -184,4 +191,59 @@ def pair_distances(x, i, j) -> np.ndarray:
             ii = torch.as_tensor(ii, device=x.device)
             jj = torch.as_tensor(jj, device=x.device)
         out[start:start + step] = row_distances(x[ii], x[jj])
+    return out
+
+
+#: Largest relative error of a distance from :func:`all_pair_distances` (see there).
+PAIR_RTOL = 1e-8
+
+
+def all_pair_distances(x) -> np.ndarray:
+    r"""Condensed distances :math:`\lVert x_i - x_j \rVert`, :math:`i < j`, from one Gram product.
+
+    Pairs come in SciPy's ``pdist`` order (``np.triu_indices(n, 1)``). On centred data
+    :math:`a = x - \bar x`, :math:`\lVert a_i \rVert^2 + \lVert a_j \rVert^2 - 2 \langle a_i,
+    a_j \rangle` in float64 (one BLAS product on the host; torch on the tensor's device) has an
+    absolute error of at most :math:`e_{ij} = (d + 2)\,\epsilon\,(\lVert a_i \rVert^2 +
+    \lVert a_j \rVert^2)`. Every pair with :math:`e_{ij} > 2\,` :data:`PAIR_RTOL`
+    :math:`\cdot` (its value) is measured again by a direct difference, so each returned
+    distance has a relative error below :data:`PAIR_RTOL` (exact 0 for duplicates). Below
+    :data:`EXPANSION_MIN_FEATURES` host features, SciPy's ``pdist`` (direct) is faster. On samples
+    spread at their own scale that concerns almost no pair; it costs direct differences only
+    for near-duplicates (or a map that collapses them).
+
+    Parameters
+    ----------
+    x : ndarray or torch.Tensor of shape (n, d)
+        The sample, float64.
+
+    Returns
+    -------
+    ndarray of shape (n (n - 1) / 2,)
+        Host float64 distances.
+    """
+    n, d = x.shape
+    if d < EXPANSION_MIN_FEATURES and not is_torch_tensor(x):
+        return pdist(x)  # direct differences, faster than the expansion in few dimensions
+    i, j = np.triu_indices(n, 1)
+    if is_torch_tensor(x):
+        import torch
+
+        a = x - x.mean(0)  # (n, d)
+        sq_t = a.square().sum(1)  # (n,)
+        ti, tj = torch.as_tensor(i, device=x.device), torch.as_tensor(j, device=x.device)
+        d2 = (sq_t[ti] + sq_t[tj] - 2.0 * (a @ a.T)[ti, tj]).cpu().numpy()
+        sq = sq_t.cpu().numpy()
+    else:
+        a = x - x.mean(axis=0)  # (n, d)
+        sq = np.einsum("ij,ij->i", a, a)  # (n,)
+        d2 = (a @ a.T)[i, j]
+        d2 *= -2.0
+        d2 += sq[i]
+        d2 += sq[j]
+    bound = (d + 2) * np.finfo(np.float64).eps * (sq[i] + sq[j])
+    redo = np.flatnonzero(bound > 2.0 * PAIR_RTOL * d2)
+    out = np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
+    if redo.size:
+        out[redo] = pair_distances(x, i[redo], j[redo])
     return out

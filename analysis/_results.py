@@ -11,13 +11,17 @@ __all__ = ["Result", "plain"]
 
 
 def plain(value):
-    """Convert numpy scalars, arrays and tuples to plain Python; non-finite floats to None.
+    """Convert numpy scalars, arrays and tuples to plain Python; non-finite floats to strings.
 
-    JSON has no NaN or infinity, so an infinite ratio (say ``cost_ratio`` when the two
-    samples have the same distribution) is written as ``null``.
+    JSON has no NaN or infinity, so an infinite ratio (say ``cost_ratio`` when the output
+    sample equals the input sample up to a re-pairing) is written as the string ``"inf"``,
+    and likewise ``"-inf"`` and ``"nan"``: the rule of every JSON file ``otblocks`` writes
+    (``otblocks.rundir.jsonable``), kept apart from ``None``, which means "not measured".
     """
     if isinstance(value, np.ndarray):
         return plain(value.tolist())
+    if isinstance(value, Result):  # a nested result, e.g. a solver's certificate
+        return value.to_dict()
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, dict):
@@ -28,17 +32,19 @@ def plain(value):
         return int(value)
     if isinstance(value, (float, np.floating)):
         value = float(value)
-        return value if math.isfinite(value) else None
+        if math.isfinite(value):
+            return value
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     return value
 
 
 class Result:
-    """Mixin of the frozen result dataclasses: ``to_dict`` for the CLI's ``analysis.json``."""
+    """Mixin of the frozen result dataclasses: ``to_dict``, their JSON form (``otblocks analyze`` writes it)."""
 
     def to_dict(self) -> dict:
         """Return the fields as JSON-serialisable plain Python.
 
-        Floats stay floats (non-finite ones become ``None``), arrays and tuples become
+        Floats stay floats (non-finite ones become ``"inf"``, ``"-inf"``, ``"nan"``), arrays and tuples become
         lists. Fields marked ``metadata={"to_dict": False}`` (per-sample arrays) are left out.
 
         Returns

@@ -18,6 +18,7 @@ __all__ = [
     "check_paired",
     "check_same_features",
     "check_callable",
+    "check_finite_output",
     "check_int",
     "check_float",
     "check_option",
@@ -172,6 +173,26 @@ def check_callable(fn, *, name: str, func: str):
             f"to (n, ...) tensors; got {type(fn).__name__}."
         )
     return fn
+
+
+def check_finite_output(out, *, name: str, func: str):
+    """Raise a ValueError when a callable's output ``out`` (tensor or array) holds NaN or inf.
+
+    Checked before the output feeds a solver (an eigensolver fed NaN fails with a LAPACK
+    error that names nothing the caller gave).
+    """
+    if is_torch_tensor(out):
+        bad = int((~out.detach().isfinite()).sum().item())
+        total = out.numel()
+    else:
+        arr = np.asarray(out, dtype=np.float64)
+        bad, total = int((~np.isfinite(arr)).sum()), arr.size
+    if bad:
+        raise ValueError(
+            f"The {name!r} parameter of `{func}` must return finite values; "
+            f"got {bad} NaN or infinite entries of {total}."
+        )
+    return out
 
 
 def check_int(value, *, name: str, func: str, low: int, high: int | None = None) -> int:

@@ -14,7 +14,7 @@ import ot
 import torch
 
 from . import gaussian
-from ._emd import check_memory, solve_exact
+from ._emd import SOLVERS, check_memory, choose_solver, solve_exact, solve_sparse
 from ._pairwise import sq_dist_matrix
 from ._results import Result
 from ._validation import (
@@ -26,11 +26,22 @@ from ._validation import (
     is_torch_tensor,
     to_numpy,
 )
+from .certified_ot import Certificate
 from .exceptions import SolverError
+from .sample_size import subsample_interval, take_rows
 
 __all__ = ["wasserstein", "WassersteinResult"]
 
 METHODS = ("exact", "sliced", "bures", "sinkhorn")
+
+#: Direction of each method's bias as an estimate of W2 between the populations.
+BIAS = {
+    "exact": "plug-in: biased high (the empirical distributions of two samples of one law are "
+             "O(n^(-1/d)) apart), strongly so in high dimension",
+    "sliced": "lower bound of the exact W2 on the same samples",
+    "bures": "lower bound of the exact W2 on the same samples (Gelbrich)",
+    "sinkhorn": "upper bound of the exact W2 on the same samples, up to the marginal error",
+}
 
 #: Dense Sinkhorn memory per pair: cost matrix, Gibbs kernel (log domain) and plan.
 _SINKHORN_BYTES_PER_PAIR = 32
@@ -59,12 +70,26 @@ class WassersteinResult(Result):
     d : int
         Number of features.
     status : str
-        ``'optimal'`` or ``'max_iter_reached'`` (exact), ``'converged'`` or
+        ``'optimal'``, ``'max_iter_reached'`` or ``'uncertified'`` (exact), ``'converged'`` or
         ``'max_iter_reached'`` (sinkhorn), ``'closed_form'`` (bures), ``'monte_carlo'``
         (sliced).
     converged : bool
-        False only when an iterative solver stopped at its cap (possible with
-        ``check=False``): then the value is not what the method promises.
+        False only when an iterative solver stopped at its cap or the sparse solver could not
+        certify its plan (possible with ``check=False``): then the value is not what the
+        method promises.
+    w2_ci : tuple of float or None
+        Subsampling interval of ``w2`` (see Notes): the sampling variability of the
+        estimate at these sample sizes, not its bias. None when ``n_subsamples=0``.
+    bias : str
+        The known direction of the estimate's bias as an estimate of :math:`W_2(\mu, \nu)`
+        between the populations (see Notes).
+    n_subsamples : int
+        Subsamples behind ``w2_ci``.
+    subsample_size : int
+        Points per subsample of ``x`` (0 without interval).
+    certificate : Certificate or None
+        The sparse exact solver's certificate of optimality (None otherwise); see
+        :mod:`analysis.certified_ot`.
     """
 
     w2: float
@@ -75,10 +100,16 @@ class WassersteinResult(Result):
     d: int
     status: str
     converged: bool
+    w2_ci: tuple | None
+    bias: str
+    n_subsamples: int
+    subsample_size: int
+    certificate: Certificate | None = None
 
 
 def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budget_gib=4.0,
-                n_projections=256, reg=None, tol=1e-6, seed=0):
+                n_projections=256, reg=None, tol=1e-6, seed=0, n_subsamples=20,
+                subsample_fraction=0.5, confidence=0.95, solver="auto", quiet=True):
     r"""2-Wasserstein distance between the empirical distributions of two samples.
 
     .. math::
@@ -121,7 +152,21 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
     tol : float, default=1e-6
         Sinkhorn stopping threshold on the marginal violation.
     seed : int, default=0
-        Seed of the sliced directions.
+        Seed of the sliced directions and of the subsamples.
+    n_subsamples : int, default=20
+        Subsamples (each sample at ``subsample_fraction`` of its size, without replacement)
+        for ``w2_ci``; 0 to skip. With the exact method each reuses the full cost matrix
+        and costs one solve of its size.
+    subsample_fraction : float, default=0.5
+        Subsample size as a fraction of each sample's size.
+    confidence : float, default=0.95
+        Level of ``w2_ci``.
+    solver : {'auto', 'dense', 'sparse'}, default='auto'
+        Exact method only. ``'dense'``: POT's network simplex on the n x m cost matrix.
+        ``'sparse'``: the certified sparse solver (:mod:`analysis.certified_ot`, O((n + m) k)
+        memory). ``'auto'``: dense when it fits ``memory_budget_gib``.
+    quiet : bool, default=True
+        No progress bar for the sparse solver.
 
     Returns
     -------
@@ -146,6 +191,13 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
     high, strongly so in high dimension (the empirical distributions of two samples of the
     same law are :math:`O(n^{-1/d})` apart). ``'sliced'`` and ``'bures'`` are lower
     bounds of the exact value on the same samples, ``'sinkhorn'`` an upper bound.
+    ``bias`` states this for the method used. ``w2_ci`` comes from subsampling (Politis and
+    Romano, ``politis1994``): the spread of the estimate on subsamples of size m, scaled by
+    :math:`\sqrt{m/(n - m)}`, is its standard error at n (a bootstrap resample would repeat
+    points, ties that lower a plug-in transport cost). The interval is the sampling
+    variability only: the plug-in bias is of the order of the estimate's drop with n
+    (:func:`sample_size_series`), and when the two populations are equal the rate is not
+    :math:`n^{-1/2}`, so the interval is rough there.
     Pairwise distances are direct differences in float64; torch tensors on a GPU get their
     cost matrix computed there, the network simplex runs on the CPU.
 
@@ -164,13 +216,24 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
     """
     func = "wasserstein"
     check_option(method, name="method", func=func, options=METHODS)
+    check_option(solver, name="solver", func=func, options=SOLVERS)
     x, y = check_same_features(x, y, func=func)
     max_iter, budget = check_solver_options(max_iter, check, memory_budget_gib, func=func)
+    n_subsamples = check_int(n_subsamples, name="n_subsamples", func=func, low=0)
+    fraction = check_float(subsample_fraction, name="subsample_fraction", func=func, low=0.0,
+                           high=1.0, low_open=True, high_open=True)
+    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0,
+                             low_open=True, high_open=True)
     n, m, d = x.shape[0], y.shape[0], x.shape[1]
     converged = True
 
-    if method == "exact":
-        check_memory(n, m, budget, func=func)
+    certificate, M = None, None
+    if method == "exact" and choose_solver(solver, n, m, d, budget, func=func) == "sparse":
+        sol, status = solve_sparse(to_numpy(x), to_numpy(y), paired=False, check=check,
+                                   quiet=quiet, func=func)
+        w2_sq, certificate = sol.cost, sol.certificate
+        converged = status == "optimal"
+    elif method == "exact":
         M = sq_dist_matrix(x, y)  # (n, m)
         _, w2_sq, status = solve_exact(M, max_iter=max_iter, check=check, func=func)
         converged = status == "optimal"
@@ -205,9 +268,30 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
         w2_sq = gaussian.w2_squared(*_moments(x), *_moments(y))
         status = "closed_form"
     w2_sq = float(w2_sq)
+    w2 = float(np.sqrt(max(w2_sq, 0.0)))
+    ci, size = [None], 0
+    if n_subsamples:
+        def statistic(rows_x, rows_y):  # the full cost matrix and reg; no distance recomputed
+            if M is not None:
+                M_sub = M[np.ix_(rows_x, rows_y)]
+                if method == "exact":
+                    _, sq, st = solve_exact(M_sub, max_iter=max_iter, check=False, func=func)
+                    ok = st == "optimal"
+                else:
+                    sq, ok = _sinkhorn(M_sub, reg, n_iter, tol)
+                return np.sqrt(max(sq, 0.0)) if ok else np.nan
+            sub = wasserstein(*take_rows((x, y), (rows_x, rows_y)), method, n_projections=n_projections,
+                              seed=seed, n_subsamples=0, solver=solver, check=False)
+            return sub.w2 if sub.converged else np.nan
+
+        ci, size = subsample_interval(statistic, (x, y), (w2,), n_subsamples=n_subsamples,
+                                      fraction=fraction, confidence=confidence, seed=seed,
+                                      indices=True)
     return WassersteinResult(
-        w2=float(np.sqrt(max(w2_sq, 0.0))), w2_squared=w2_sq, method=method, n=int(n),
-        m=int(m), d=int(d), status=status, converged=bool(converged),
+        w2=w2, w2_squared=w2_sq, method=method, n=int(n),
+        m=int(m), d=int(d), status=status, converged=bool(converged), w2_ci=ci[0],
+        bias=BIAS[method], n_subsamples=n_subsamples, subsample_size=size,
+        certificate=certificate,
     )
 
 

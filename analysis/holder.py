@@ -1,4 +1,4 @@
-"""Hölder regularity of a block: exponent, constant and how many pairs meet the bound."""
+"""Hölder regularity of a block: its profile by scale, exponent, constant and the bound's pairs."""
 
 from __future__ import annotations
 
@@ -9,32 +9,126 @@ import numpy as np
 import torch
 
 from ._callables import as_tensor_for, eval_mode
-from ._pairwise import median_spacing, pair_distances
+from ._pairwise import all_pair_distances
 from ._quantile import quantile_line
 from ._results import Result
-from ._validation import check_array, check_float, check_int, check_paired, to_numpy
+from ._validation import (
+    check_array,
+    check_float,
+    check_int,
+    check_paired,
+    is_torch_tensor,
+    to_numpy,
+)
 
-__all__ = ["holder_fit", "HolderFit"]
+__all__ = ["HolderFit", "HolderProfile", "holder_fit"]
 
-#: Pairs needed in the scale range to fit an exponent.
+#: Pairs needed to fit an exponent at all.
 _MIN_PAIRS = 10
 #: Relative slack when testing the bound, so the pair that defines C counts as meeting it.
 _SLACK = 1e-12
+#: Bands (sample mode) or radii (probe mode) in the small-scale window of the exponent: two
+#: neighbouring local slopes, whose agreement is the flatness test.
+WINDOW = 3
+#: Largest difference of the two local slopes in the window for the profile to count as flat
+#: there. Calibrated on the ground-truth ladder (tests/analysis/test_holder.py): on maps with a
+#: known exponent the two slopes differed by at most 0.12 at the default settings.
+FLAT_TOL = 0.2
+#: Pairs of the range fit (``scales`` given): a seeded random subset of the pairs in range
+#: when there are more (the regression's cost grows with the pairs, its error shrinks slowly).
+_RANGE_FIT_PAIRS = 20_000
+
+
+@dataclass(frozen=True)
+class HolderProfile(Result):
+    r"""The upper envelope of :math:`\lVert T x - T y \rVert - 2\varepsilon` by scale.
+
+    Pairs are binned by :math:`r = \lVert x - y \rVert` in geometric bands
+    :math:`[\ell_k, u_k)` from the sampling resolution upwards (sample mode), or grouped by
+    probe radius :math:`\delta_k` (probe mode, :math:`\ell_k = u_k = \delta_k`). In band
+    :math:`k` the envelope level is :math:`L_k = \max (\lVert T x - T y \rVert -
+    2\varepsilon)` over its pairs, and the local slope between neighbouring bands is
+
+    .. math::
+
+        \eta_k = \frac{\log L_{k+1} - \log L_k}{\log u_{k+1} - \log u_k},
+
+    the exponent of :math:`L \propto r^{\eta}` at that scale: 1 for a Lipschitz map at
+    scales where its Lipschitz ratio is reached, :math:`\alpha` for an
+    :math:`\alpha`-Hölder singularity.
+
+    Attributes
+    ----------
+    lower, upper : tuple of float
+        Band edges (input units), smallest first.
+    n_pairs : tuple of int
+        Pairs per band.
+    level : tuple of float
+        :math:`L_k` (output units); NaN where no pair exceeds :math:`2\varepsilon`.
+    level_ci : tuple of (float, float) or None
+        Bootstrap percentile intervals of ``level`` (a maximum: biased low, and so are its
+        intervals).
+    slope : tuple of float
+        :math:`\eta_k` between band ``k`` and ``k + 1`` (length ``len(level) - 1``).
+    slope_ci : tuple of (float, float) or None
+        Bootstrap percentile intervals of ``slope``.
+    window : tuple of int or None
+        First and last band of the small-scale window (the first :data:`WINDOW` consecutive
+        bands with at least ``min_band_pairs`` pairs and a level); None when there is none.
+    window_slope : float
+        Least-squares slope of :math:`\log L_k` on :math:`\log u_k` over the window (NaN
+        without a window): the small-scale exponent.
+    slope_spread : float
+        Difference of the two local slopes in the window (NaN without a window).
+    resolved : bool
+        Whether the window exists and ``abs(slope_spread) <= FLAT_TOL``: the profile is flat
+        at the smallest scales the pairs reach, so its slope there is an exponent.
+    reason : str
+        Why the exponent is not resolved ('' when it is).
+    resolution : float
+        Sample mode: the sampling resolution (median nearest-neighbour distance of the
+        points used), the lower edge of the first band. Probe mode: the smallest radius.
+    mode : str
+        ``'sample'`` or ``'probe'``.
+    """
+
+    lower: tuple
+    upper: tuple
+    n_pairs: tuple
+    level: tuple
+    level_ci: tuple | None
+    slope: tuple
+    slope_ci: tuple | None
+    window: tuple | None
+    window_slope: float
+    slope_spread: float
+    resolved: bool
+    reason: str
+    resolution: float
+    mode: str
 
 
 @dataclass(frozen=True)
 class HolderFit(Result):
     r"""Fitted Hölder bound :math:`\lVert T x - T y \rVert \le 2 \varepsilon + C \lVert x - y
-    \rVert^{\eta}` of a map on a sample, with the scale range it was measured over.
+    \rVert^{\eta}` of a map on a sample, with the scales it was measured at.
 
     Attributes
     ----------
     eta : float
-        Exponent :math:`\eta`: fitted (upper-quantile regression of
-        :math:`\log(\lVert Tx - Ty \rVert - 2\varepsilon)` on :math:`\log \lVert x - y
-        \rVert`) or given.
+        Exponent :math:`\eta`. By default the small-scale slope of the profile
+        (``eta_method='small_scale'``, ``profile.window_slope``), NaN when the profile is not
+        resolved there (``resolved`` False: the sample cannot tell the exponent); with
+        ``scales`` the slope of an upper regression quantile of :math:`\log(\lVert Tx - Ty
+        \rVert - 2\varepsilon)` on :math:`\log \lVert x - y \rVert` over that range
+        (``'range'``); or the given value (``'given'``).
     eta_fitted : bool
         Whether ``eta`` was fitted.
+    eta_method : str
+        ``'small_scale'``, ``'range'`` or ``'given'``.
+    resolved : bool
+        False only when the small-scale exponent could not be resolved (``eta`` is then NaN,
+        and so are ``C`` and ``fraction_satisfied`` unless ``C`` was given).
     C : float
         Smallest constant over the pairs in the scale range,
         :math:`\max (\lVert Tx - Ty \rVert - 2\varepsilon)_+ / \lVert x - y \rVert^\eta`, or
@@ -44,15 +138,17 @@ class HolderFit(Result):
     eps : float
         :math:`\varepsilon`, in output units (e.g. ``max_deviation`` of :func:`map_vs_ot`).
     quantile : float
-        Quantile level of the regression that fitted ``eta``.
+        Quantile level of the range fit (used only with ``eta_method='range'``).
     scale_min : float
-        Smallest :math:`\lVert x - y \rVert` (input units) of the range over which ``eta``
-        and ``C`` were measured. An exponent means nothing without its range: any Lipschitz
-        map is :math:`\eta`-Hölder for every :math:`\eta \le 1` on a bounded set.
+        Smallest :math:`\lVert x - y \rVert` (input units) of the range over which ``C`` (and
+        a range-fitted ``eta``) were measured: by default the sampling resolution (sample
+        mode) or the smallest radius (probe mode). An exponent means nothing without its
+        scales: any Lipschitz map is :math:`\eta`-Hölder for every :math:`\eta \le 1` on a
+        bounded set; the small-scale exponent's own scales are ``profile.window``.
     scale_max : float
         Largest :math:`\lVert x - y \rVert` of that range.
     n_pairs : int
-        Pairs in the scale range (those the fit and ``C`` use).
+        Pairs in the scale range (those ``C`` uses).
     n_pairs_total : int
         All pairs measured, in or out of the range.
     fraction_satisfied : float
@@ -60,8 +156,10 @@ class HolderFit(Result):
         this ``eta``, ``C`` and ``eps``; below 1 when the bound fails outside the range, or
         when ``C`` was given.
     eta_ci : tuple of float or None
-        Bootstrap percentile interval of ``eta`` (points resampled with replacement, the
-        whole fit repeated); None when not computed (``n_bootstrap=0``, or ``eta`` given).
+        Bootstrap percentile interval of ``eta`` (points, or probe anchors, resampled with
+        replacement; the pairs and their distances are kept, each weighted by the product
+        of its two points' multiplicities); None when not computed (``n_bootstrap=0``,
+        ``eta`` given, or not resolved).
     C_ci : tuple of float or None
         Same for ``C``. ``C`` is a maximum, so its bootstrap interval lies mostly below the
         sample value, and the population constant can exceed both.
@@ -71,11 +169,15 @@ class HolderFit(Result):
         Bootstrap replicates.
     mode : str
         ``'sample'`` (pairs of sample points) or ``'probe'`` (pairs
-        :math:`(x_i, x_i + \delta u)` through a callable).
+        :math:`(x_i, x_i + \delta u_i)` through a callable).
+    profile : HolderProfile
+        The envelope by scale (:meth:`to_dict` nests it as a dict).
     """
 
     eta: float
     eta_fitted: bool
+    eta_method: str
+    resolved: bool
     C: float
     C_fitted: bool
     eps: float
@@ -90,6 +192,7 @@ class HolderFit(Result):
     confidence: float
     n_bootstrap: int
     mode: str
+    profile: HolderProfile
 
     def evaluate(self, r):
         r"""The bound :math:`2 \varepsilon + C r^\eta` at distances ``r`` (>= 0).
@@ -107,10 +210,17 @@ class HolderFit(Result):
         b = 2.0 * self.eps + self.C * np.asarray(r, dtype=np.float64) ** self.eta
         return float(b) if b.ndim == 0 else b
 
+    def to_dict(self) -> dict:
+        """The fields as JSON-ready plain Python, ``profile`` as a nested dict."""
+        out = super().to_dict()
+        out["profile"] = self.profile.to_dict()
+        return out
+
 
 def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
-               n_pairs=20_000, n_bootstrap=100, confidence=0.95, seed=0, batch_size=1024):
-    r"""Fit the Hölder bound of a map from pairs of points.
+               n_pairs=500_000, n_bootstrap=100, confidence=0.95, seed=0, batch_size=1024,
+               min_band_pairs=50) -> HolderFit:
+    r"""Fit the Hölder bound of a map from pairs of points, with its profile by scale.
 
     .. math::
 
@@ -120,7 +230,9 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
 
     where the maximum runs over the measured pairs with :math:`\lVert x - y \rVert` in
     ``[scale_min, scale_max]``, and :math:`\varepsilon` is how far the block is from the OT
-    map (the stability bound of METHOD.md, claim 2).
+    map (the stability bound of METHOD.md, claim 2). Hölder regularity is a small-scale
+    property (:math:`\lVert x - y \rVert \to 0`), so by default :math:`\eta` is the slope of
+    the profile's upper envelope over its smallest resolved bands (:class:`HolderProfile`).
 
     Parameters
     ----------
@@ -128,52 +240,71 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
         Points (``(n, ...)`` in probe mode).
     tx : array-like or torch.Tensor of shape (n, d), or callable
         The map's values at ``x`` (sample mode), or the map itself (probe mode: pairs
-        :math:`(x_i, x_i + \delta u)` with random unit directions :math:`u`).
+        :math:`(x_i, x_i + \delta u_i)`, one random unit direction :math:`u_i` per anchor
+        point for all radii :math:`\delta`).
     eta : float, optional
         Exponent; fitted when None.
     eps : float, default=0.0
         :math:`\varepsilon` (output units, >= 0).
     scales : sequence of float, optional
-        Sample mode: ``(scale_min, scale_max)``; default from the median nearest-neighbour
-        distance of ``x`` (the sampling resolution; estimated from 256 random points when
-        there are more) to the largest pair distance. Probe
-        mode: the radii :math:`\delta` (at least two distinct positive values); default
-        ``geomspace(1e-3, 1, 7)`` times the RMS distance of ``x`` to its mean.
+        Sample mode: ``(scale_min, scale_max)``, the range of ``C`` and of a regression
+        quantile fit of ``eta`` (the range mode); default from the sampling resolution
+        (median nearest-neighbour distance of the points used) to the largest pair distance,
+        with the small-scale exponent. Probe mode: the radii :math:`\delta` (at least two
+        distinct positive values; ``eta`` then from the range fit over all of them);
+        default ``geomspace(1e-3, 1, 7)`` times the RMS distance of ``x`` to its mean, with
+        the small-scale exponent over the three smallest.
     C : float, optional
         A constant to test instead of computing the smallest one.
     quantile : float, default=0.99
-        Level of the regression quantile that traces the upper envelope.
-    n_pairs : int, default=20000
-        Pairs to measure (sample mode: all pairs when there are fewer; probe mode: split
-        over the scales).
+        Level of the regression quantile of the range fit.
+    n_pairs : int, default=500000
+        Sample mode: all pairs of the points when there are at most this many, else all
+        pairs of a seeded random subset of :math:`m` points, :math:`m(m - 1)/2 \le`
+        ``n_pairs`` (1000 points by default). Probe mode: pairs split over the radii.
     n_bootstrap : int, default=100
-        Bootstrap replicates for ``eta_ci`` and ``C_ci`` (0 to skip).
+        Bootstrap replicates for the intervals (0 to skip).
     confidence : float, default=0.95
         Level of the intervals.
     seed : int, default=0
-        Seed of the pairs, directions and bootstrap.
+        Seed of the subset, the directions and the bootstrap.
     batch_size : int, default=1024
         Points per forward pass of the callable (probe mode).
+    min_band_pairs : int, default=50
+        Fewest pairs for a band to enter the small-scale window (sample mode; in probe mode
+        each radius has one pair per anchor, and all anchors count as enough).
 
     Returns
     -------
     HolderFit
-        Exponent, constant, scale range, pair counts and intervals.
+        Exponent, constant, scale range, pair counts, intervals and the profile.
 
     Notes
     -----
-    The exponent is the slope of a high regression quantile of
-    :math:`\log(\lVert Tx - Ty \rVert - 2\varepsilon)` against :math:`\log \lVert x - y
-    \rVert` over pairs in the scale range (pairs within :math:`2\varepsilon` of each other
-    are left out). The quantile is an estimate of the upper envelope: it is biased towards
-    1 (the local, Lipschitz behaviour of most pairs) when the extremal pairs are rare, which
-    a higher ``quantile`` with more ``n_pairs`` reduces. Below the sampling resolution
-    there are no pairs to measure, hence the default ``scale_min``; the probe mode reaches
-    smaller scales, down to the round-off of the block's dtype (about :math:`10^{-4}` of
-    the data's scale in float32).
+    *The profile.* In sample mode the bands are octaves :math:`[2^k r_0, 2^{k+1} r_0)` from
+    the sampling resolution :math:`r_0` (no pairs to measure below it); the envelope level
+    of a band is the largest :math:`\lVert Tx - Ty \rVert - 2\varepsilon` of its pairs. The
+    small-scale exponent is the slope over the first :data:`WINDOW` bands that hold
+    ``min_band_pairs`` pairs; when the two local slopes there differ by more than
+    :data:`FLAT_TOL`, or there are not three such bands (few points, or high dimension,
+    where all pair distances concentrate within a factor of two), the sample cannot resolve
+    the exponent: ``resolved`` is False and ``eta`` NaN. The probe mode then reaches below
+    the sampling resolution, down to the round-off of the block's dtype (about
+    :math:`10^{-4}` of the data's scale in float32); the probe's envelope at a radius is
+    a maximum over the anchors, which finds a singularity only if an anchor lies within
+    about that radius of it.
 
-    ``C`` is a sample maximum, hence biased low; a block whose constant is attained on a
-    set of small measure (e.g. antipodal pairs) needs many pairs to show it.
+    *Biases.* A band's level is a sample maximum, biased low, more so in bands with few
+    pairs; for a smooth map whose Lipschitz ratio is attained on a small set this tilts the
+    smallest bands' slope above 1 by a few hundredths (see the tests for measured values).
+    ``C`` is a maximum too. The range fit (``scales`` given) is the regression quantile of
+    earlier versions: it mixes scales, and for a map whose Lipschitz ratio varies with scale
+    (a saturating residual branch) its slope lands below 1 although the map is smooth.
+
+    *Cost.* One Gram product per side (:func:`analysis._pairwise.all_pair_distances`:
+    :math:`m^2 d` flops, BLAS on the host, torch on a tensor's device); the bootstrap
+    reweights the same pairs (no distance is computed twice). Probe mode: one forward pass
+    of the anchors per radius, plus one.
 
     References
     ----------
@@ -186,8 +317,8 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
     >>> from analysis import holder_fit
     >>> x = np.linspace(0.0, 1.0, 50)[:, None]
     >>> fit = holder_fit(x, 3 * x, n_bootstrap=0)
-    >>> round(fit.eta, 4), round(fit.C, 4)
-    (1.0, 3.0)
+    >>> round(fit.eta, 4), round(fit.C, 4), fit.resolved
+    (1.0, 3.0, True)
     """
     func = "holder_fit"
     probe = callable(tx) and not hasattr(tx, "shape")
@@ -208,58 +339,213 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
                              low_open=True, high_open=True)
     seed = check_int(seed, name="seed", func=func, low=0)
     batch_size = check_int(batch_size, name="batch_size", func=func, low=1)
+    min_band_pairs = check_int(min_band_pairs, name="min_band_pairs", func=func, low=1)
     scales = _check_scales(scales, probe)
     rng = np.random.default_rng(seed)
 
     if probe:
-        r, s, lo, hi = _probe_pairs(tx, x, scales, n_pairs, batch_size, rng)
-        in_range = np.ones(r.shape, dtype=bool)
+        pairs = _probe_pairs(tx, x, scales, n_pairs, batch_size, rng)
     else:
-        a, c = _index_pairs(x.shape[0], n_pairs, rng)
-        r, s = pair_distances(x, a, c), pair_distances(tx, a, c)
-        lo, hi = _sample_scales(x, r, scales)
-        in_range = (r >= lo) & (r <= hi) & (r > 0)
-    eta_hat, C_hat = _fit(r[in_range], s[in_range], eta, eps, C, quantile, strict=True)
+        pairs = _sample_pairs(x, tx, scales, n_pairs, rng)
+    r, s, lo, hi = pairs.r, pairs.s, pairs.lo, pairs.hi
+    excess = s - 2.0 * eps
+    in_range = (r > 0) if pairs.probe else (r >= lo) & (r <= hi) & (r > 0)
+    bands = _Bands(pairs, excess)
+    levels = bands.levels(None)
+    enough = min(min_band_pairs, pairs.n_units) if pairs.probe else min_band_pairs  # every anchor
+    window, spread, reason = _window(levels, bands.counts, bands.upper, enough)
+    if window is None and int((excess[bands.order] > 0).sum()) < _MIN_PAIRS and eta is None \
+            and scales is None:
+        raise ValueError(
+            f"`holder_fit` found {int((excess[bands.order] > 0).sum())} pairs above the "
+            f"resolution whose images are more than 2 eps = {2 * eps:g} apart; it needs "
+            f"{_MIN_PAIRS}. Lower 'eps', or pass 'eta' to compute C alone."
+        )
+    resolved = window is not None and abs(spread) <= FLAT_TOL
+    if window is not None and not resolved:
+        reason = (f"the profile is not flat at the smallest resolved scales (local slopes "
+                  f"differ by {abs(spread):.2f} > {FLAT_TOL}): the sample cannot resolve the "
+                  f"exponent; use the probe mode (the block as a callable)")
+    window_slope = _window_slope(levels, bands.upper, window)
 
+    method = "given" if eta is not None else ("range" if scales is not None else "small_scale")
+    range_pick = _range_subset(in_range & (excess > 0), rng) if method == "range" else None
+
+    def fit(weights):
+        """``(eta, C)`` with pair weights (None: the sample itself)."""
+        if method == "given":
+            e = eta
+        elif method == "range":
+            e = _range_eta(r, excess, range_pick, weights, quantile)
+        else:
+            lv = levels if weights is None else bands.levels(weights)
+            e = _window_slope(lv, bands.upper, window) if resolved else np.nan
+        if C is not None:
+            return e, C
+        keep = in_range if weights is None else in_range & (weights > 0)
+        if not keep.any() or not np.isfinite(e):
+            return e, np.nan
+        return e, float(np.max(np.clip(excess[keep], 0.0, None) / r[keep] ** e))
+
+    if method == "range" and range_pick.size < _MIN_PAIRS:
+        raise ValueError(
+            f"`holder_fit` found {range_pick.size} pairs in the scale range whose images are "
+            f"more than 2 eps = {2 * eps:g} apart; it needs {_MIN_PAIRS}. Widen 'scales', "
+            f"lower 'eps', or pass 'eta' to compute C alone."
+        )
+    eta_hat, C_hat = fit(None)
+    if method == "given" and not in_range.any() and C is None:
+        raise ValueError("`holder_fit` found no pair in the scale range; widen 'scales'.")
     positive = r > 0
-    bound = 2.0 * eps + C_hat * r[positive] ** eta_hat
-    satisfied = float(np.mean(s[positive] <= bound * (1.0 + _SLACK)))
+    if np.isfinite(eta_hat) and np.isfinite(C_hat):
+        bound = 2.0 * eps + C_hat * r[positive] ** eta_hat
+        satisfied = float(np.mean(s[positive] <= bound * (1.0 + _SLACK)))
+    else:
+        satisfied = np.nan
 
-    def replicate():
-        """The whole fit on a resample of the points (with replacement)."""
-        if probe:  # rows of (r, s) are anchor points, columns the scales
-            rows = rng.integers(0, r.shape[0], r.shape[0])
-            return _fit(r[rows].ravel(), s[rows].ravel(), eta, eps, C, quantile, strict=False)
-        pts = rng.integers(0, x.shape[0], x.shape[0])
-        r_b, s_b = pair_distances(x, pts[a], pts[c]), pair_distances(tx, pts[a], pts[c])
-        keep = (r_b >= lo) & (r_b <= hi) & (r_b > 0)
-        return _fit(r_b[keep], s_b[keep], eta, eps, C, quantile, strict=False)
-
-    eta_ci = C_ci = None
+    eta_ci = C_ci = level_ci = slope_ci = None
     if n_bootstrap:
-        reps = np.array([replicate() for _ in range(n_bootstrap)])  # (B, 2)
-        levels = [50 * (1 - confidence), 50 * (1 + confidence)]
-        ok = np.isfinite(reps).all(axis=1)
-        if ok.any():
-            if eta is None:
-                eta_ci = tuple(float(v) for v in np.percentile(reps[ok, 0], levels))
-            if C is None:
-                C_ci = tuple(float(v) for v in np.percentile(reps[ok, 1], levels))
+        levels_b, fits_b = [], []
+        for _ in range(n_bootstrap):
+            w = pairs.weights(rng)
+            levels_b.append(bands.levels(w))
+            fits_b.append(fit(w))
+        levels_b, fits_b = np.array(levels_b), np.array(fits_b)  # (B, K), (B, 2)
+        level_ci = _percentiles(levels_b, confidence)
+        slope_ci = _percentiles(_slopes(levels_b, bands.upper), confidence)
+        if method != "given" and np.isfinite(eta_hat):
+            eta_ci = _percentiles(fits_b[:, 0], confidence)
+        if C is None and np.isfinite(C_hat):
+            C_ci = _percentiles(fits_b[:, 1], confidence)
+
+    profile = HolderProfile(
+        lower=tuple(bands.lower), upper=tuple(bands.upper), n_pairs=tuple(bands.counts),
+        level=tuple(levels), level_ci=level_ci, slope=tuple(_slopes(levels, bands.upper)),
+        slope_ci=slope_ci, window=window, window_slope=float(window_slope),
+        slope_spread=float(spread), resolved=bool(resolved), reason="" if resolved else reason,
+        resolution=float(bands.lower[0]) if bands.lower.size else float(lo),
+        mode="probe" if pairs.probe else "sample",
+    )
     return HolderFit(
-        eta=float(eta_hat), eta_fitted=eta is None, C=float(C_hat), C_fitted=C is None,
-        eps=eps, quantile=quantile, scale_min=float(lo), scale_max=float(hi),
-        n_pairs=int(in_range.sum()), n_pairs_total=int(r.size), fraction_satisfied=satisfied,
-        eta_ci=eta_ci, C_ci=C_ci, confidence=confidence, n_bootstrap=n_bootstrap,
-        mode="probe" if probe else "sample",
+        eta=float(eta_hat), eta_fitted=eta is None, eta_method=method,
+        resolved=bool(resolved or method != "small_scale"), C=float(C_hat),
+        C_fitted=C is None, eps=eps, quantile=quantile, scale_min=float(lo),
+        scale_max=float(hi), n_pairs=int(in_range.sum()), n_pairs_total=int(r.size),
+        fraction_satisfied=satisfied, eta_ci=eta_ci, C_ci=C_ci, confidence=confidence,
+        n_bootstrap=n_bootstrap, mode="probe" if pairs.probe else "sample", profile=profile,
     )
 
 
-def _index_pairs(n, n_pairs, rng):
-    """Index pairs ``(a, c)``, ``a != c``: all of them if few enough, else uniform draws."""
-    if n * (n - 1) // 2 <= n_pairs:
-        return np.triu_indices(n, 1)
-    a = rng.integers(0, n, n_pairs)
-    return a, (a + rng.integers(1, n, n_pairs)) % n
+class _Pairs:
+    """Measured pairs: distances ``r`` (input) and ``s`` (output), the scale range, the
+    band of each pair, and how a bootstrap replicate weights them."""
+
+    def __init__(self, r, s, lo, hi, band, lower, upper, owners, n_units, probe):
+        self.r, self.s, self.lo, self.hi = r, s, lo, hi
+        self.band, self.lower, self.upper = band, lower, upper
+        self.owners, self.n_units, self.probe = owners, n_units, probe
+
+    def weights(self, rng):
+        """Pair weights of one replicate: the product of the multiplicities of the units
+        (points, or probe anchors) a pair is made of, units drawn with replacement."""
+        w = np.bincount(rng.integers(0, self.n_units, self.n_units), minlength=self.n_units)
+        out = w[self.owners[0]].astype(np.float64)
+        if len(self.owners) > 1:
+            out *= w[self.owners[1]]
+        return out
+
+
+class _Bands:
+    """The pairs above the resolution sorted by band, for per-band maxima."""
+
+    def __init__(self, pairs, excess):
+        keep = np.flatnonzero(pairs.band >= 0)
+        self.order = keep[np.argsort(pairs.band[keep], kind="stable")]
+        self.lower, self.upper = pairs.lower, pairs.upper
+        n_bands = self.lower.size
+        self.bounds = np.searchsorted(pairs.band[self.order], np.arange(n_bands + 1))
+        self.counts = np.diff(self.bounds)
+        self.values = excess[self.order] / pairs.r[self.order]  # Lipschitz ratios
+
+    def levels(self, weights):
+        """Per-band maximum of the excess over pairs of positive weight; NaN if none > 0."""
+        vals = self.values if weights is None else np.where(
+            weights[self.order] > 0, self.values, -np.inf)
+        out = np.full(self.counts.size, -np.inf)
+        full = self.counts > 0
+        if full.any():
+            out[full] = np.maximum.reduceat(vals, self.bounds[:-1][full])
+        out[~(out > 0)] = np.nan
+        return out
+
+
+def _slopes(levels, upper):
+    """Local exponents between neighbouring bands (1 + slope of the log ratio), last axis."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 + np.diff(np.log(levels), axis=-1) / np.diff(np.log(upper))
+
+
+def _window(levels, counts, upper, min_band_pairs):
+    r"""The small-scale window ``((k0, k1), spread, reason)``: the first WINDOW consecutive
+    bands with enough pairs and a level, skipping bands certified undersampled.
+
+    On a convex domain the envelope :math:`S(r) = \sup_{\lVert x - y \rVert = r} \lVert Tx -
+    Ty \rVert` is subadditive (midpoint and triangle inequality), so :math:`S(2r) \le 2 S(r)`:
+    the true local exponent between octaves is at most 1. A band whose local exponent to the
+    next exceeds ``1 + FLAT_TOL`` has not found the envelope yet (its extremal pairs were not
+    sampled at that scale) and cannot start the window.
+    """
+    ok = (counts >= min_band_pairs) & np.isfinite(levels)
+    local = _slopes(levels, upper)  # (K - 1,)
+    for k in range(ok.size - WINDOW + 1):
+        if ok[k:k + WINDOW].all() and local[k] <= 1.0 + FLAT_TOL:
+            local = _slopes(levels[k:k + WINDOW], upper[k:k + WINDOW])
+            return (k, k + WINDOW - 1), float(local[-1] - local[0]), ""
+    return None, np.nan, (
+        f"fewer than {WINDOW} consecutive bands hold {min_band_pairs} pairs above the sampling "
+        f"resolution (found {int(ok.sum())} such bands of {ok.size}): the sample cannot resolve "
+        f"the exponent; use the probe mode (the block as a callable)"
+    )
+
+
+def _window_slope(levels, upper, window):
+    """Least-squares slope of log level on log scale over the window (NaN without one)."""
+    if window is None:
+        return np.nan
+    u = np.log(upper[window[0]:window[1] + 1])
+    v = np.log(levels[window[0]:window[1] + 1])
+    if not np.isfinite(v).all():
+        return np.nan
+    u = u - u.mean()
+    return 1.0 + float(np.dot(u, v - v.mean()) / np.dot(u, u))
+
+
+def _percentiles(values, confidence):
+    """Percentile intervals over the finite replicates (axis 0); None where none is finite."""
+    levels = [50 * (1 - confidence), 50 * (1 + confidence)]
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        ok = values[np.isfinite(values)]
+        return tuple(float(v) for v in np.percentile(ok, levels)) if ok.size else None
+    cols = [_percentiles(values[:, k], confidence) for k in range(values.shape[1])]
+    return tuple(cols)
+
+
+def _range_subset(use, rng):
+    """Indices of the pairs of the range fit (a seeded subset when there are many)."""
+    idx = np.flatnonzero(use)
+    if idx.size > _RANGE_FIT_PAIRS:
+        idx = np.sort(rng.choice(idx, _RANGE_FIT_PAIRS, replace=False))
+    return idx
+
+
+def _range_eta(r, excess, pick, weights, q):
+    """Regression-quantile slope over the picked pairs, each repeated by its weight."""
+    if weights is not None:
+        pick = np.repeat(pick, weights[pick].astype(np.int64))
+    if pick.size < _MIN_PAIRS or np.ptp(r[pick]) == 0:
+        return np.nan
+    return quantile_line(np.log(r[pick]), np.log(excess[pick]), q)[0]
 
 
 def _check_scales(scales, probe):
@@ -286,45 +572,46 @@ def _check_scales(scales, probe):
     return vals
 
 
-def _sample_scales(x, r, scales):
-    """The fit range: given, or from the sampling resolution to the largest distance."""
-    if scales is not None:
-        return float(scales[0]), float(scales[1])
-    return median_spacing(x), float(r.max())
-
-
-def _fit(r, s, eta, eps, C, q, strict):
-    """``(eta, C)`` on in-range pairs; NaNs (or a ValueError if ``strict``) when too few."""
-    if eta is None:
-        use = s > 2.0 * eps
-        if use.sum() < _MIN_PAIRS or np.ptp(r[use]) == 0:
-            if strict:
-                raise ValueError(
-                    f"`holder_fit` found {int(use.sum())} pairs in the scale range whose "
-                    f"images are more than 2 eps = {2 * eps:g} apart, at fewer than two "
-                    f"distinct distances; it needs {_MIN_PAIRS}. Widen 'scales', lower 'eps', "
-                    f"or pass 'eta' to compute C alone."
-                )
-            return np.nan, np.nan
-        eta, _ = quantile_line(np.log(r[use]), np.log(s[use] - 2.0 * eps), q)
-    if C is None:
-        if r.size == 0:
-            if strict:
-                raise ValueError(
-                    "`holder_fit` found no pair in the scale range; widen 'scales'."
-                )
-            return np.nan, np.nan
-        C = float(np.max(np.clip(s - 2.0 * eps, 0.0, None) / r**eta))
-    return float(eta), float(C)
+def _sample_pairs(x, tx, scales, n_pairs, rng):
+    """All pairs of the points (or of a random subset), from one Gram product per side."""
+    n = x.shape[0]
+    if n * (n - 1) // 2 > n_pairs:
+        m = int((1 + math.isqrt(1 + 8 * n_pairs)) // 2)
+        while m * (m - 1) // 2 > n_pairs:
+            m -= 1
+        pts = np.sort(rng.choice(n, m, replace=False))
+        if is_torch_tensor(x):
+            pts_t = torch.as_tensor(pts, device=x.device)
+            x, tx = x[pts_t], tx[pts_t]
+        else:
+            x, tx = x[pts], tx[pts]
+        n = m
+    r, s = all_pair_distances(x), all_pair_distances(tx)  # (n (n - 1) / 2,) each
+    i, j = np.triu_indices(n, 1)
+    nn = np.full(n, np.inf)
+    np.minimum.at(nn, i, r)
+    np.minimum.at(nn, j, r)
+    resolution = float(np.median(nn))
+    r_max = float(r.max())
+    lo, hi = (float(scales[0]), float(scales[1])) if scales is not None else (resolution, r_max)
+    if resolution > 0:
+        band = np.full(r.shape, -1, dtype=np.int64)
+        above = r >= resolution
+        band[above] = np.floor(np.log2(r[above] / resolution)).astype(np.int64)  # octaves
+        lower = resolution * 2.0 ** np.arange(int(band.max()) + 1)
+    else:  # duplicates at most points, or all pairs at one distance
+        lower = np.array([resolution])
+        band = np.where(r == resolution, 0, -1)
+    return _Pairs(r, s, lo, hi, band, lower, 2.0 * lower, (i, j), n, probe=False)
 
 
 def _probe_pairs(fn, x, scales, n_pairs, batch_size, rng):
-    """Distances ``(r, s)`` of probe pairs, arrays of shape (anchors, scales)."""
+    """Probe pairs ``(x_i, x_i + delta u_i)``: distances of shape (anchors * radii,)."""
     func = "holder_fit"
     n = x.shape[0]
     flat = to_numpy(x).reshape(n, -1)  # (n, d)
     spread = float(np.sqrt(np.square(flat - flat.mean(axis=0)).sum(axis=1).mean()))
-    deltas = np.geomspace(1e-3, 1.0, 7) * spread if scales is None else scales
+    deltas = np.geomspace(1e-3, 1.0, 7) * spread if scales is None else np.unique(scales)
     if not deltas.min() > 0:
         raise ValueError(
             f"The 'x' parameter of `{func}` must not be constant when 'scales' is None in "
@@ -334,18 +621,20 @@ def _probe_pairs(fn, x, scales, n_pairs, batch_size, rng):
     anchors = np.sort(rng.choice(n, n_anchor, replace=False))
     base_in = as_tensor_for([fn], x)[torch.as_tensor(anchors)]  # (n_anchor, ...)
     base_out = _run(fn, base_in, batch_size)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    u = torch.randn(base_in.shape, generator=gen, dtype=torch.float64)  # one direction per anchor
+    u = u / torch.linalg.vector_norm(u.reshape(n_anchor, -1), dim=1).reshape((-1,) + (1,) * (u.ndim - 1))
     r = np.empty((n_anchor, deltas.size))
     s = np.empty((n_anchor, deltas.size))
-    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     for k, delta in enumerate(deltas):
-        u = torch.randn(base_in.shape, generator=gen, dtype=torch.float64)
-        u = u / torch.linalg.vector_norm(u.reshape(n_anchor, -1), dim=1).reshape(
-            (-1,) + (1,) * (u.ndim - 1))
         moved = base_in + (delta * u).to(device=base_in.device, dtype=base_in.dtype)
         out = _run(fn, moved, batch_size)
         r[:, k] = _flat_dist(moved, base_in)
         s[:, k] = _flat_dist(out, base_out)
-    return r, s, float(deltas.min()), float(deltas.max())
+    band = np.broadcast_to(np.arange(deltas.size), r.shape).ravel()
+    owner = np.repeat(np.arange(n_anchor), deltas.size)
+    return _Pairs(r.ravel(), s.ravel(), float(deltas.min()), float(deltas.max()), band, deltas,
+                  deltas, (owner,), n_anchor, probe=True)
 
 
 def _run(fn, h, batch_size):

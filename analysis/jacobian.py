@@ -11,9 +11,9 @@ from torch.func import jvp, vjp
 
 from ._callables import as_tensor_for, eval_mode
 from ._results import Result
-from ._validation import check_array, check_callable, check_int
+from ._validation import check_array, check_callable, check_finite_output, check_int
 
-__all__ = ["jacobian_asymmetry", "JacobianAsymmetry"]
+__all__ = ["JacobianAsymmetry", "jacobian_asymmetry"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,12 @@ class JacobianAsymmetry(Result):
         \rVert_F^2\bigr)^{1/2}` (dimensionless, in [0, 2]), with :math:`J_i` the Jacobian
         at :math:`x_i`, estimated with Hutchinson probes. 0 for a gradient field; a
         rotation by :math:`\theta` in the plane gives :math:`2 \lvert\sin\theta\rvert`.
+    asymmetry_se : float
+        Standard error of ``asymmetry`` (same units) as an estimate of its population value
+        over the points' distribution: the delta method on the ratio of the per-point
+        Hutchinson means, so it counts both the probes' noise and the spread between points.
+        0 when every per-point estimate of :math:`\lVert J_i - J_i^\top \rVert_F^2` is 0;
+        NaN with a single point.
     min_eigenvalue : float
         Smallest, over the points, Lanczos estimate of :math:`\lambda_{\min}\bigl((J_i +
         J_i^\top)/2\bigr)` (units of the Jacobian: output per input unit). Each estimate is
@@ -47,6 +53,7 @@ class JacobianAsymmetry(Result):
     """
 
     asymmetry: float
+    asymmetry_se: float
     min_eigenvalue: float
     fraction_negative: float
     n: int
@@ -98,11 +105,21 @@ def jacobian_asymmetry(fn, x, n_probes=16, *, n_iter=20, seed=0, batch_size=256)
 
     Notes
     -----
-    Cost: ``n_probes + n_iter`` forward-mode and reverse-mode passes per batch. The
-    Hutchinson estimates are unbiased per point and averaged over all points, so the
-    relative standard error of ``asymmetry`` is about :math:`1/\sqrt{n \cdot n_\text{probes}}`
-    times a factor depending on the Jacobians (exact for an orthogonal :math:`J - J^\top`,
-    e.g. a 2-D rotation). Lanczos Ritz values approach :math:`\lambda_{\min}` from above;
+    Cost: ``n_probes + n_iter`` Jacobian-vector and as many vector-Jacobian products per
+    batch of points (each about two to three forward passes of ``fn``), plus one forward pass
+    for the pullback; the Lanczos basis holds ``batch_size * n_iter * d`` numbers. Products
+    and the Lanczos basis are in the map's own dtype (float32 for a float32 block), sums of
+    squares and the tridiagonal matrix in float64. Float32 is exact enough: with full
+    reorthogonalisation the Ritz values carry an error of order :math:`\epsilon_{32}
+    \lVert S \rVert` (:math:`\approx 10^{-7}` of the largest eigenvalue), far below the
+    negativity floor :math:`\sqrt{\epsilon_{32}}\,\lVert J \rVert_F / \sqrt d` of
+    ``fraction_negative``, and the Hutchinson sums lose about :math:`10^{-7}` relative,
+    far below their sampling error (``asymmetry_se``); the tests check both against the
+    float64 computation. The Hutchinson estimates are unbiased per point and averaged over
+    all points, so the relative standard error of ``asymmetry`` is about
+    :math:`1/\sqrt{n \cdot n_\text{probes}}` times a factor depending on the Jacobians
+    (exact for an orthogonal :math:`J - J^\top`, e.g. a 2-D rotation); ``asymmetry_se``
+    measures it. Lanczos Ritz values approach :math:`\lambda_{\min}` from above;
     in high dimension with few steps they may miss a small negative eigenvalue, so a
     positive ``min_eigenvalue`` is evidence, not proof. Needs ``fn`` to support
     forward-mode AD (``torch.func.jvp``).
@@ -123,9 +140,7 @@ def jacobian_asymmetry(fn, x, n_probes=16, *, n_iter=20, seed=0, batch_size=256)
     n, d = xt.shape[0], int(np.prod(xt.shape[1:]))
     n_iter = min(n_iter, d)
     gen = torch.Generator().manual_seed(seed)
-    anti_sq = fro_sq = 0.0
-    lam_min = []
-    fro_point = []
+    lam_min, anti_point, fro_point = [], [], []
     with eval_mode([fn]), warnings.catch_warnings():
         # torch's own forward-mode decompositions call the deprecated torch.jit.script.
         warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
@@ -140,14 +155,15 @@ def jacobian_asymmetry(fn, x, n_probes=16, *, n_iter=20, seed=0, batch_size=256)
             )
         for start in range(0, n, batch_size):
             xb = xt[start:start + batch_size]
+            with torch.no_grad():
+                check_finite_output(fn(xb), name="fn", func=func)
             matvec = _products(fn, xb)
             a, f = _hutchinson(matvec, xb, n_probes, gen)
-            anti_sq += float(a.sum())
+            anti_point.append(a)
             fro_point.append(f)
-            fro_sq += float(f.sum())
             if n_iter:
                 lam_min.append(_lanczos_min(matvec, xb, n_iter, gen))
-    asym = float(np.sqrt(anti_sq / fro_sq)) if fro_sq > 0 else 0.0
+    asym, asym_se = _ratio_root(np.concatenate(anti_point), np.concatenate(fro_point))
     if n_iter:
         lam = np.concatenate(lam_min)
         scale = np.sqrt(np.concatenate(fro_point) / d)  # (n,) RMS eigenvalue size
@@ -155,8 +171,28 @@ def jacobian_asymmetry(fn, x, n_probes=16, *, n_iter=20, seed=0, batch_size=256)
         min_eig, frac = float(lam.min()), float(np.mean(lam < -floor))
     else:
         min_eig, frac = float("nan"), 0.0
-    return JacobianAsymmetry(asymmetry=asym, min_eigenvalue=min_eig, fraction_negative=frac,
-                             n=int(n), d=d, n_probes=n_probes, n_iter=n_iter)
+    return JacobianAsymmetry(asymmetry=asym, asymmetry_se=asym_se, min_eigenvalue=min_eig,
+                             fraction_negative=frac, n=int(n), d=d, n_probes=n_probes,
+                             n_iter=n_iter)
+
+
+def _ratio_root(a, f):
+    r""":math:`\sqrt{\sum a_i / \sum f_i}` and its delta-method standard error over the points.
+
+    With :math:`R = \bar a / \bar f`, :math:`\operatorname{se}(R) \approx
+    \operatorname{sd}(a_i - R f_i) / (\sqrt n\, \bar f)` and
+    :math:`\operatorname{se}(\sqrt R) = \operatorname{se}(R) / (2 \sqrt R)`.
+    """
+    n = a.size
+    if not f.sum() > 0:
+        return 0.0, 0.0
+    ratio = float(a.sum() / f.sum())
+    if not a.any():
+        return 0.0, 0.0
+    if n < 2:
+        return float(np.sqrt(ratio)), float("nan")
+    se_ratio = float(np.std(a - ratio * f, ddof=1) / (np.sqrt(n) * f.mean()))
+    return float(np.sqrt(ratio)), se_ratio / (2.0 * np.sqrt(ratio))
 
 
 def _products(fn, xb):
@@ -191,34 +227,36 @@ def _lanczos_min(matvec, xb, k, gen):
     """
     b = xb.shape[0]
     shape, dev = xb.shape, xb.device
-    Q = torch.zeros(b, k, int(np.prod(shape[1:])), dtype=torch.float64, device=dev)  # (b, k, d)
+    dt = torch.promote_types(xb.dtype, torch.float32)  # the map's dtype, at least float32
+    rel_breakdown = 1e-10 if dt == torch.float64 else 100 * torch.finfo(dt).eps
+    Q = torch.zeros(b, k, int(np.prod(shape[1:])), dtype=dt, device=dev)  # (b, k, d)
     alpha = torch.zeros(b, k, dtype=torch.float64, device=dev)
     beta = torch.zeros(b, k, dtype=torch.float64, device=dev)
     q = _orthonormal_random(Q[:, :0], b, Q.shape[2], gen, dev)
     for j in range(k):
         Q[:, j] = q
         jq, jtq = matvec(q.reshape(shape).to(xb.dtype))
-        w = 0.5 * (jq + jtq).reshape(b, -1).double()  # (b, d) S q
-        alpha[:, j] = (w * q).sum(1)
+        w = 0.5 * (jq + jtq).reshape(b, -1).to(dt)  # (b, d) S q
+        alpha[:, j] = (w.double() * q.double()).sum(1)
         for _ in range(2):  # classical Gram-Schmidt, twice
             w = w - torch.einsum("bkd,bk->bd", Q[:, :j + 1],
                                  torch.einsum("bkd,bd->bk", Q[:, :j + 1], w))
         if j + 1 == k:
             break
-        norm = torch.linalg.vector_norm(w, dim=1)  # (b,)
+        norm = torch.linalg.vector_norm(w.double(), dim=1)  # (b,)
         scale = torch.linalg.vector_norm(alpha[:, :j + 1], dim=1) + 1e-300
-        broke = norm <= 1e-10 * scale
+        broke = norm <= rel_breakdown * scale
         fresh = _orthonormal_random(Q[:, :j + 1], b, Q.shape[2], gen, dev)
         beta[:, j] = torch.where(broke, torch.zeros_like(norm), norm)
-        q = torch.where(broke[:, None], fresh, w / norm.clamp_min(1e-300)[:, None])
+        q = torch.where(broke[:, None], fresh, (w.double() / norm.clamp_min(1e-300)[:, None]).to(dt))
     T = torch.diag_embed(alpha) + torch.diag_embed(beta[:, :-1], 1) + \
         torch.diag_embed(beta[:, :-1], -1)
     return torch.linalg.eigvalsh(T)[:, 0].cpu().numpy()
 
 
 def _orthonormal_random(Q, b, d, gen, device):
-    """Random unit vectors (b, d) orthogonal to the columns already in ``Q`` (b, j, d)."""
-    v = torch.randn(b, d, generator=gen, dtype=torch.float64).to(device)
+    """Random unit vectors (b, d) orthogonal to the columns already in ``Q`` (b, j, d), in its dtype."""
+    v = torch.randn(b, d, generator=gen, dtype=torch.float64).to(device=device, dtype=Q.dtype)
     for _ in range(2):
         v = v - torch.einsum("bkd,bk->bd", Q, torch.einsum("bkd,bd->bk", Q, v))
-    return v / torch.linalg.vector_norm(v, dim=1, keepdim=True).clamp_min(1e-300)
+    return v / torch.linalg.vector_norm(v, dim=1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)

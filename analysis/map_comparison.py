@@ -6,11 +6,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._emd import check_memory, solve_exact
+from ._emd import SOLVERS, choose_solver, solve_exact, solve_sparse
 from ._pairwise import median_spacing, row_distances, selection_sq_dists
 from ._results import Result
-from ._validation import check_float, check_paired, check_solver_options, to_numpy
+from ._validation import (
+    check_float,
+    check_int,
+    check_option,
+    check_paired,
+    check_solver_options,
+    to_numpy,
+)
+from .certified_ot import Certificate
 from .exceptions import SolverError
+from .sample_size import subsample_interval
 
 __all__ = ["map_vs_ot", "MapComparison"]
 
@@ -58,11 +67,23 @@ class MapComparison(Result):
         ``resolution < resolution_threshold``: displacements are small next to the sample
         spacing, so almost any map looks optimal on this sample (see Notes).
     status : str
-        Network simplex status, ``'optimal'`` or ``'max_iter_reached'`` (only with
-        ``check=False``).
+        Solver status, ``'optimal'``, or with ``check=False`` ``'max_iter_reached'`` (dense)
+        or ``'uncertified'`` (sparse: see ``certificate``).
+    cost_ratio_ci : tuple of float or None
+        Subsampling interval of ``cost_ratio`` (see Notes; None when ``n_subsamples=0`` or
+        the ratio is infinite).
+    monge_gap_ci : tuple of float or None
+        Subsampling interval of ``monge_gap`` (squared units).
+    n_subsamples : int
+        Subsamples behind the intervals.
+    subsample_size : int
+        Points per subsample (0 without intervals).
     assignment : ndarray of shape (n,)
         The optimal assignment :math:`\sigma` (the identity when ``identity_optimal``);
         left out of :meth:`to_dict`.
+    certificate : Certificate or None
+        The sparse solver's certificate of optimality (None from the dense solver, whose
+        result code is checked instead); see :mod:`analysis.certified_ot`.
     """
 
     n: int
@@ -78,11 +99,17 @@ class MapComparison(Result):
     resolution: float
     uninformative: bool
     status: str
+    cost_ratio_ci: tuple | None
+    monge_gap_ci: tuple | None
+    n_subsamples: int
+    subsample_size: int
     assignment: np.ndarray = field(repr=False, compare=False, metadata={"to_dict": False})
+    certificate: Certificate | None = None
 
 
 def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
-              resolution_threshold=1.0):
+              resolution_threshold=1.0, n_subsamples=20, subsample_fraction=0.5,
+              confidence=0.95, seed=0, solver="auto", quiet=True):
     r"""Compare a block's pairing ``x_i -> tx_i`` with the exact OT assignment.
 
     With :math:`t_i = T(x_i)`, the optimal assignment solves
@@ -112,6 +139,23 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
         Largest memory (GiB) of the solve (41 bytes per pair of points), checked first.
     resolution_threshold : float, default=1.0
         Below this ``resolution`` the result is flagged ``uninformative``.
+    n_subsamples : int, default=20
+        Subsamples for the intervals of ``cost_ratio`` and ``monge_gap`` (0 to skip).
+    subsample_fraction : float, default=0.5
+        Subsample size as a fraction of n. Each subsample reuses the full cost matrix and
+        costs one solve of its size (20 subsamples of n/2 take about 4 times the full
+        solve in 2-D, where the solve dominates; in high dimension the distances dominate,
+        so they add little).
+    confidence : float, default=0.95
+        Level of the intervals.
+    seed : int, default=0
+        Seed of the subsamples.
+    solver : {'auto', 'dense', 'sparse'}, default='auto'
+        ``'dense'``: POT's network simplex on the n x n cost matrix. ``'sparse'``: the
+        certified sparse solver (:mod:`analysis.certified_ot`, O(n k) memory, up to
+        n = 100,000 and beyond). ``'auto'``: dense when it fits ``memory_budget_gib``.
+    quiet : bool, default=True
+        No progress bar for the sparse solver.
 
     Returns
     -------
@@ -157,6 +201,17 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
     count; with more points it grows towards the population value. Use
     :func:`jacobian_asymmetry` for the OT-ness of a map in high dimension.
 
+    *Intervals: subsampling, not the bootstrap.* The Monge gap and the cost ratio are
+    biased in n (the gap grows with n), and a bootstrap resample repeats points, which
+    creates ties that the optimal assignment resolves for free, so it would measure the
+    statistic of a different, smaller problem. Subsamples without replacement are
+    samples of the same law, only smaller (Politis and Romano's subsampling,
+    ``politis1994``): their spread at size m, scaled by :math:`\sqrt{m/(n - m)}` (the
+    finite-population correction; 1 at the default m = n/2), gives the standard error at n
+    and a normal interval around the full-sample value. The interval is
+    the sampling variability at n, not the bias; :func:`sample_size_series` shows the bias
+    (the statistic at n/8, n/4, n/2 and n).
+
     References
     ----------
     Cyclical monotonicity: ``rockafellar1966``; OT maps as gradients of convex functions:
@@ -177,15 +232,29 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
     max_iter, budget = check_solver_options(max_iter, check, memory_budget_gib, func=func)
     threshold = check_float(resolution_threshold, name="resolution_threshold", func=func,
                             low=0.0)
+    n_subsamples = check_int(n_subsamples, name="n_subsamples", func=func, low=0)
+    fraction = check_float(subsample_fraction, name="subsample_fraction", func=func, low=0.0,
+                           high=1.0, low_open=True, high_open=True)
+    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0,
+                             low_open=True, high_open=True)
+    seed = check_int(seed, name="seed", func=func, low=0)
+    check_option(solver, name="solver", func=func, options=SOLVERS)
     n, d = x.shape
-    check_memory(n, n, budget, func=func)
+    use = choose_solver(solver, n, n, d, budget, func=func)
 
-    M = selection_sq_dists(x, tx)  # (n, n), M[i, j] ~ ||x_i - t_j||^2, read for sigma only
     spacing = median_spacing(x)  # from 256 random points when n is larger
-    plan, _, status = solve_exact(M, max_iter=max_iter, check=check, func=func)
-    del M
-    sigma = _assignment(plan, status)
-    del plan
+    certificate, M_kept = None, None
+    if use == "dense":
+        M = selection_sq_dists(x, tx)  # (n, n), M[i, j] ~ ||x_i - t_j||^2, read for sigma only
+        plan, _, status = solve_exact(M, max_iter=max_iter, check=check, func=func)
+        M_kept = M if n_subsamples else None  # the subsamples' costs are its sub-matrices
+        del M
+        sigma = _assignment(plan, status)
+        del plan
+    else:
+        sol, status = solve_sparse(to_numpy(x), to_numpy(tx), paired=True, check=check,
+                                   quiet=quiet, func=func)
+        sigma, certificate = sol.assignment, sol.certificate
     idx = np.arange(n)
     disp = row_distances(x, tx)  # (n,) ||t_i - x_i||, direct differences
     kinetic = float(np.square(disp).mean())
@@ -209,12 +278,33 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
         cost_ratio = kinetic / w2_sq
     else:
         cost_ratio = 1.0 if kinetic == 0 else np.inf
+    ci, m = [None, None], 0
+    if n_subsamples:
+        def statistic(rows, _):  # same rows of x and tx; no distance computed twice
+            if M_kept is None:  # sparse solver: each subsample solved on its own
+                perm = rows[solve_sparse(to_numpy(x[rows]), to_numpy(tx[rows]), paired=True,
+                                         check=check, quiet=True, func=func)[0].assignment]
+            else:
+                M_sub = M_kept[np.ix_(rows, rows)]
+                plan_sub, _, status_sub = solve_exact(M_sub, max_iter=max_iter, check=check,
+                                                      func=func)
+                perm = rows[_assignment(plan_sub, status_sub)]
+            kin = float(np.square(disp[rows]).mean())
+            w2_sub = float(np.square(row_distances(x[rows], tx[perm])).mean())
+            return (kin / w2_sub if w2_sub > 0 else np.nan), kin - w2_sub
+
+        ci, m = subsample_interval(statistic, (x, tx), (cost_ratio, gap), n_subsamples=n_subsamples,
+                                   fraction=fraction, confidence=confidence, seed=seed,
+                                   indices=True)
+        del M_kept
     return MapComparison(
         n=int(n), d=int(d), kinetic=kinetic, w2_squared=w2_sq, cost_ratio=float(cost_ratio),
         monge_gap=float(gap), identity_optimal=identity_optimal,
         fraction_reassigned=float(np.mean(deviation > 0)), l2_uvp=float(l2_uvp),
         max_deviation=float(deviation.max()), resolution=float(resolution),
-        uninformative=bool(resolution < threshold), status=status, assignment=sigma,
+        uninformative=bool(resolution < threshold), status=status, cost_ratio_ci=ci[0],
+        monge_gap_ci=ci[1], n_subsamples=n_subsamples, subsample_size=m, assignment=sigma,
+        certificate=certificate,
     )
 
 

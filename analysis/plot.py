@@ -7,22 +7,26 @@ takes ``ax=None`` (a new :class:`~matplotlib.figure.Figure` is made) and returns
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from ._validation import check_paired, to_numpy
 from .holder import HolderFit
 from .map_comparison import MapComparison
+from .sample_size import SampleSizeSeries
 
 __all__ = [
     "plot_transport_arrows",
     "plot_point_clouds",
     "plot_by_block",
     "plot_holder",
+    "plot_holder_profile",
+    "plot_sample_size",
 ]
 
 
@@ -179,4 +183,77 @@ def plot_holder(
         ax.set_title(title, fontsize="medium")
     if legend:
         ax.legend(fontsize="x-small", loc="lower right")
+    return fig, ax
+
+
+def plot_holder_profile(
+    fits: HolderFit | Mapping[str, HolderFit], *, title: str | None = None, legend: bool = True,
+    ax: Axes | None = None,
+) -> tuple[Figure, Axes]:
+    r"""The Hölder profile: envelope of the Lipschitz ratio by scale, with bootstrap intervals.
+
+    For each fit (e.g. ``{"sample": fit, "probe": probe_fit}``, or the blocks of two runs), the
+    level :math:`L_k = \max (\lVert Tx - Ty \rVert - 2\varepsilon) / \lVert x - y \rVert` of
+    each band against its upper edge (sample mode) or radius (probe mode), log-log, with the
+    bands of the small-scale window drawn filled. A flat profile means Lipschitz at those
+    scales (local exponent 1); a slope :math:`\eta - 1` means :math:`\eta`-Hölder. The
+    legend gives each fit's exponent and interval, or "not resolved".
+    """
+    fig, ax = _axes(ax, (5.0, 3.8))
+    if isinstance(fits, HolderFit):
+        fits = {fits.mode: fits}
+    for k, (label, fit) in enumerate(fits.items()):
+        p = fit.profile
+        scale, level = np.asarray(p.upper), np.asarray(p.level)
+        colour = f"C{k}"
+        if fit.eta_method == "small_scale" and not fit.resolved:
+            text = "not resolved"
+        else:
+            ci = "" if fit.eta_ci is None else f" [{fit.eta_ci[0]:.2f}, {fit.eta_ci[1]:.2f}]"
+            text = f"$\\eta$ = {fit.eta:.2f}{ci}"
+        ax.plot(scale, level, marker="o", mfc="white", color=colour, label=f"{label}: {text}")
+        if p.level_ci is not None:
+            lo = np.array([np.nan if c is None else c[0] for c in p.level_ci])
+            hi = np.array([np.nan if c is None else c[1] for c in p.level_ci])
+            ax.fill_between(scale, lo, hi, color=colour, alpha=0.2, linewidth=0)
+        if p.window is not None:
+            w = slice(p.window[0], p.window[1] + 1)
+            ax.plot(scale[w], level[w], marker="o", linestyle="none", color=colour)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"scale $\|x - y\|$ (band upper edge, or probe radius)")
+    ax.set_ylabel(r"max $\|T x - T y\| / \|x - y\|$")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    if legend:
+        ax.legend(fontsize="x-small", loc="best")
+    return fig, ax
+
+
+def plot_sample_size(
+    series: SampleSizeSeries | Mapping[str, SampleSizeSeries], *, ylabel: str | None = None,
+    reference: float | None = None, ax: Axes | None = None,
+) -> tuple[Figure, Axes]:
+    """A statistic against the sample size (mean and range over the subsamples), log n axis.
+
+    Shows the direction of a statistic's bias in n (:func:`analysis.sample_size_series`);
+    ``reference`` draws a horizontal line (e.g. 1 for the cost ratio).
+    """
+    fig, ax = _axes(ax, (4.5, 3.5))
+    if isinstance(series, SampleSizeSeries):
+        series = {series.statistic: series}
+    for label, ser in series.items():
+        n = np.asarray(ser.sizes)
+        line, = ax.plot(n, ser.mean, marker="o", label=label)
+        ax.fill_between(n, ser.low, ser.high, color=line.get_color(), alpha=0.2, linewidth=0)
+    if reference is not None:
+        ax.axhline(reference, color="0.4", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xticks(np.asarray(next(iter(series.values())).sizes))
+    ax.set_xticklabels([str(v) for v in next(iter(series.values())).sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("points n")
+    ax.set_ylabel(ylabel or next(iter(series.values())).statistic)
+    if len(series) > 1:
+        ax.legend(fontsize="small")
     return fig, ax

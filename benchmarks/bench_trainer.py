@@ -1,6 +1,6 @@
 r"""Trainer overhead, memory of block-wise training, and cost of the transport penalty.
 
-Prints three figures, each a ratio of two measurements taken in this one run:
+Prints four figures, each a ratio of two measurements taken in this one run:
 
 1. **step time, trainer / hand-written loop** (goal <= 1.05): the trainer's
    ``Trainer.module_step`` against a minimal PyTorch loop (zero_grad, forward, cross-entropy,
@@ -20,6 +20,13 @@ Prints three figures, each a ratio of two measurements taken in this one run:
 3. **step time with the penalty / with tau = inf** (goal <= 1.03): the same trainer loop with
    :math:`\tau = 1` against :math:`\tau = \infty` (where the cost is still measured, without
    gradient).
+4. **validation time / training time** (goal <= 0.15) in sequential training of a 10-block,
+   16-channel network on 1x28x28 images (one block per module, conv heads; 500 training and
+   500 validation images, synthetic: only the time matters), summed over the run from the
+   records' ``seconds``. The trainer validates the current head on cached module inputs
+   (``Trainer._validate``); the line below it gives the previous behaviour, every head up to
+   the current one through the frozen modules on the raw split, run in the same process.
+   Wall-clock time (``time.perf_counter``), as the records measure it.
 
 Each ratio is the median, over all steps of all rounds, of the ratio of two variants run back
 to back on the same batch (the order of the variants rotates from step to step). On CUDA a
@@ -30,6 +37,7 @@ Usage::
 
     python benchmarks/bench_trainer.py            # 32 channels on 3x32x32, batch 64 (minutes on a CPU)
     python benchmarks/bench_trainer.py --quick    # 16 channels on 3x16x16, batch 32: under a minute on a CPU
+    python benchmarks/bench_trainer.py --only validation   # figure 4 alone
 """
 
 from __future__ import annotations
@@ -43,10 +51,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from otblocks import build_model, load_config
+from otblocks import Penalty, build_model, load_config
 from otblocks.data import DataBundle
-from otblocks.schedules import tau_schedule
-from otblocks.training import Trainer
+from otblocks.training import Trainer, evaluate_depths
 from otblocks.training.optim import make_optimizer
 from otblocks.training.stats import Accumulator
 
@@ -67,11 +74,11 @@ def flat(width: int) -> list[str]:
 def make_trainer(regime: str, size: int, batch: int, n_batches: int, device: torch.device, model: list[str]) -> Trainer:
     config = load_config(None, COMMON + model + [f"train.regime={regime}", f"train.batch_size={batch}"])
     g = torch.Generator().manual_seed(0)
-    images = lambda n: TensorDataset(torch.randn(n, 3, size, size, generator=g), torch.randint(0, 10, (n,), generator=g))  # noqa: E731
+    images = lambda n: TensorDataset(torch.randn(n, 3, size, size, generator=g), torch.randint(0, 10, (n,), generator=g))
     data = DataBundle(images(batch * n_batches), images(batch), images(batch), 10, (3, size, size))
     torch.manual_seed(0)
     net = build_model(config.model, data.input_shape, data.n_classes).to(device)
-    return Trainer(config, net, data, device, tau_schedule(config.transport, net.n_modules))
+    return Trainer(config, net, data, device)
 
 
 def sync(device: torch.device) -> None:
@@ -80,9 +87,10 @@ def sync(device: torch.device) -> None:
 
 
 # ---------------------------------------------------------------- 1 and 3: step times
-def trainer_step(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, tau: float) -> None:
+def trainer_step(trainer: Trainer, penalty: Penalty, x: torch.Tensor, y: torch.Tensor) -> None:
+    trainer.penalty = penalty
     for k in range(trainer.net.n_modules):
-        x = trainer.module_step(k, x, y, tau, Accumulator())
+        x = trainer.module_step(k, x, y, 0, Accumulator())
 
 
 def hand_step(net, opts, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -99,7 +107,9 @@ def hand_step(net, opts, x: torch.Tensor, y: torch.Tensor) -> None:
 def step_times(size: int, batch: int, n_batches: int, rounds: int, device: torch.device, model: list[str]) -> dict[str, list[float]]:
     """Seconds of every step (one batch through all modules) of each variant, in matching order."""
     trainer = make_trainer("parallel", size, batch, n_batches, device, model)
-    trainer._set_modes(None)
+    trainer.set_modes(None)
+    free = Penalty(lambda k, epoch: float("inf"), trainer.net.n_modules)
+    tight = Penalty(lambda k, epoch: 1.0, trainer.net.n_modules)
     hand_net = copy.deepcopy(trainer.net)
     hand_opts = [make_optimizer(hand_net.trainable(k), trainer.config.train) for k in range(hand_net.n_modules)]
     g = torch.Generator().manual_seed(1)
@@ -108,9 +118,9 @@ def step_times(size: int, batch: int, n_batches: int, rounds: int, device: torch
         for _ in range(n_batches)
     ]
     variants = {
-        "trainer": lambda x, y: trainer_step(trainer, x, y, float("inf")),
+        "trainer": lambda x, y: trainer_step(trainer, free, x, y),
         "hand": lambda x, y: hand_step(hand_net, hand_opts, x, y),
-        "penalty": lambda x, y: trainer_step(trainer, x, y, 1.0),
+        "penalty": lambda x, y: trainer_step(trainer, tight, x, y),
     }
     clock = time.perf_counter if device.type == "cuda" else time.process_time
     names = list(variants)
@@ -163,12 +173,45 @@ def peak_memory(regime: str, size: int, batch: int, device: torch.device, model:
     return tensor_bytes(trainer.net) + cpu_peak(lambda: [trainer.run_item(item) for item in items])
 
 
+# ---------------------------------------------------------------- 4: validation
+VALIDATION_NET = [
+    "data.name=mnist", "model.kind=resnet", "model.stem_channels=16", "model.depth=10", "model.blocks_per_module=1",
+    "model.head=conv", "model.head_pool=2", "train.regime=sequential", "train.batch_size=128", "transport.tau=1",
+]
+
+
+class _PreviousValidation(Trainer):
+    """The validation of otblocks 0.1: every head up to the current one, through the frozen modules, on the raw split."""
+
+    def _validate(self, item, modules):
+        taus = [self.tau(k, item.epoch) for k in range(self.net.n_modules)]
+        val = evaluate_depths(self.net, self.data.val, batch_size=self.config.train.eval_batch_size, device=self.device,
+                              penalty=self.penalty, taus=taus, upto=max(modules))
+        return {k: val[k] for k in modules}
+
+
+def validation_share(kind: type[Trainer], epochs: int, n: int, device: torch.device) -> float:
+    """Summed validation seconds / summed training seconds of one sequential run."""
+    config = load_config(None, VALIDATION_NET + [f"train.epochs={epochs}"])
+    g = torch.Generator().manual_seed(0)
+    images = lambda m: TensorDataset(torch.randn(m, 1, 28, 28, generator=g), torch.randint(0, 10, (m,), generator=g))
+    data = DataBundle(images(n), images(n), images(n), 10, (1, 28, 28))
+    torch.manual_seed(0)
+    trainer = kind(config, build_model(config.model, data.input_shape, data.n_classes).to(device), data, device)
+    seconds = {"train": 0.0, "val": 0.0}
+    for item in trainer.plan:
+        for split in {r["split"]: r["seconds"] for r in trainer.run_item(item)}.items():
+            seconds[split[0]] += split[1]
+    return seconds["val"] / seconds["train"]
+
+
 # ---------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller images and batches, fewer rounds")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--only", choices=("validation",), help="measure figure 4 only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -177,6 +220,17 @@ def main() -> None:
     model = flat(width)
 
     start = time.perf_counter()
+    epochs = 2 if args.quick else 3
+    validation = validation_share(Trainer, epochs, 500, device)
+    previous = validation_share(_PreviousValidation, epochs, 500, device)
+    if args.only == "validation":
+        print(f"bench_trainer: validation time / training time, sequential, 10 blocks of 16 channels at 1x28x28, "
+              f"{epochs} epochs per module, 500 training and 500 validation images; device {device}, "
+              f"{torch.get_num_threads()} threads")
+        print(f"| validation / training: {validation:.3f} (goal <= 0.15, {'yes' if validation <= 0.15 else 'NO'}); "
+              f"previous behaviour (every head through the frozen modules): {previous:.3f} |")
+        print(f"total {time.perf_counter() - start:.0f} s")
+        return
     times = step_times(size, batch, n_batches, rounds, device, model)
     seq = peak_memory("sequential", size, batch, device, model)
     e2e = peak_memory("e2e", size, batch, device, model)
@@ -186,7 +240,7 @@ def main() -> None:
     penalty = median_ratio(times["penalty"], times["trainer"])
     memory = seq / e2e
 
-    ms = lambda name: 1e3 * statistics.median(times[name])  # noqa: E731
+    ms = lambda name: 1e3 * statistics.median(times[name])
     how = "CUDA allocator peak" if device.type == "cuda" else "live tensor bytes (torch.profiler)"
     print(f"bench_trainer: 8-module conv ResNet (8 blocks of {width} channels after a stem, 1 block per module, conv heads), "
           f"3x{size}x{size} inputs, batch {batch}, "
@@ -198,6 +252,7 @@ def main() -> None:
         ("step time, trainer / hand-written loop", overhead, 1.05),
         ("peak memory, sequential / end-to-end", memory, 0.35),
         ("step time, penalty (tau = 1) / tau = inf", penalty, 1.03),
+        ("validation / training time, sequential", validation, 0.15),
     ):
         print(f"| {name:<44} | {value:>9.3f} | {'<= ' + format(goal, '.2f'):>7} | {'yes' if value <= goal else 'NO':<3} |")
     print()
@@ -210,6 +265,9 @@ def main() -> None:
           "(end-to-end also trains the 7 intermediate heads as probes on detached features)")
     print(f"peak memory of a 3-stage ResNet (16/32/64 channels, 3+3+2 blocks): sequential {seq_stages / 2**20:.1f} MiB, "
           f"end-to-end {e2e_stages / 2**20:.1f} MiB, ratio {seq_stages / e2e_stages:.3f}")
+    print(f"validation / training time (10 blocks of 16 channels at 1x28x28, sequential, {epochs} epochs per module, "
+          f"500 training and 500 validation images): {validation:.3f}; previous behaviour (every head through the "
+          f"frozen modules on the raw split): {previous:.3f}")
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -2,7 +2,9 @@
 
 Built in CI with warnings as errors: ``sphinx-build -W --keep-going -b html docs docs/_build/html``.
 Before the build, ``docs/figures.py`` regenerates every figure the pages show from the
-commands in the repository (``OTBLOCKS_DOCS_SKIP_FIGURES=1`` reuses existing ones).
+commands in the repository (``OTBLOCKS_DOCS_SKIP_FIGURES=1`` reuses existing ones), and
+sphinx-gallery runs every ``examples/plot_*.py`` into ``docs/auto_examples/`` (git-ignored; an
+example that fails fails the build).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
@@ -35,6 +38,16 @@ napoleon_use_rtype = False
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 exclude_patterns = ["_build", "_generated", "README.md"]  # _generated: included, not pages
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",  # every example is executed
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "matplotlib_animations": False,
+    "reset_modules": ("matplotlib", "docs._gallery.reset_torch"),  # torch threads, per example
+}
 html_theme = "furo"
 html_title = "otblocks"
 nitpicky = False

@@ -12,12 +12,20 @@ About 5 minutes on 2 CPU cores.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from otblocks.rundir import (
+    COST_RATIO_BY_BLOCK,
+    DISPLACEMENT_BY_BLOCK,
+    HOLDER,
+    POINT_CLOUDS,
+    TRANSPORT_ARROWS,
+    RunPaths,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "_generated"
@@ -31,11 +39,13 @@ COMMANDS = {
     "demo": ["otblocks", "demo", "--out", "docs/_generated/demo", "--quiet"],
     "moons_sweep": ["otblocks", "sweep", "configs/moons_sequential.toml", "--set", *MOONS_SWEEP, "--seeds", SEEDS,
                     "--out", "docs/_generated/moons_sweep", "--quiet"],
-    "moons_compare": ["otblocks", "compare", "docs/_generated/moons_sweep", "--out", "docs/_generated/moons_compare", "--quiet"],
+    "moons_compare": ["otblocks", "compare", "docs/_generated/moons_sweep", "--out", "docs/_generated/moons_compare",
+                      "--quiet"],
     "digits_sweep": ["otblocks", "sweep", "configs/digits_sequential.toml", "--set", *DIGITS_SWEEP, "--seeds", SEEDS,
                      "--out", "docs/_generated/digits_sweep", "--quiet"],
     "digits_analyze": ["otblocks", "analyze", "docs/_generated/digits_sweep/<run>", "--quiet"],
-    "digits_compare": ["otblocks", "compare", "docs/_generated/digits_sweep", "--out", "docs/_generated/digits_compare", "--quiet"],
+    "digits_compare": ["otblocks", "compare", "docs/_generated/digits_sweep", "--out", "docs/_generated/digits_compare",
+                       "--quiet"],
 }
 
 
@@ -51,8 +61,8 @@ def fmt(value, digits: int = 4) -> str:
         return "yes" if value else "no"
     if isinstance(value, str):
         return value
-    if math.isinf(value):
-        return "inf"
+    if math.isinf(value) or math.isnan(value):
+        return str(value)
     if value != 0 and abs(value) < 1e-3:
         return f"{value:.2e}"
     return f"{value:.{digits}f}"
@@ -64,8 +74,9 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load(path: Path) -> dict:
-    return json.loads(path.read_text())
+def load(run_dir: Path) -> dict:
+    """The run's ``analysis.json`` (non-finite numbers back as floats)."""
+    return RunPaths(run_dir).read_analysis()
 
 
 def ot_table(runs: dict[str, dict]) -> str:
@@ -79,8 +90,9 @@ def ot_table(runs: dict[str, dict]) -> str:
                 continue
             j = b.get("jacobian")
             rows.append([
-                name, str(b["index"]), str(b["d_in"]), fmt(b["kinetic"]), fmt(m["cost_ratio"]), fmt(m["identity_optimal"]),
-                fmt(m["fraction_reassigned"], 3), fmt(m["resolution"], 2) + (" (uninformative)" if m["uninformative"] else ""),
+                name, str(b["index"]), str(b["d_in"]), fmt(b["kinetic"]), fmt(m["cost_ratio"]),
+                fmt(m["identity_optimal"]), fmt(m["fraction_reassigned"], 3),
+                fmt(m["resolution"], 2) + (" (uninformative)" if m["uninformative"] else ""),
                 f"{fmt(j['asymmetry'], 3)} / {fmt(j['min_eigenvalue'], 3)}" if j else "–",
             ])
     return table(["run", "block", "d", "kinetic", "cost ratio", "identity optimal", "re-assigned", "resolution",
@@ -96,12 +108,14 @@ def holder_table(runs: dict[str, dict]) -> str:
             if h is None or s is None:
                 continue
             ci = h.get("eta_ci")
-            rows.append([name, str(b["index"]), fmt(h["eta"], 3) + (f" [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else ""),
+            eta = fmt(h["eta"], 3) + (f" [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else "")
+            rows.append([name, str(b["index"]), eta,
                          f"{fmt(h['scale_min'], 3)} – {fmt(h['scale_max'], 2)}", fmt(s["eps"], 3), fmt(s["C"], 3),
                          fmt(s["fraction_satisfied"], 4)])
         c = a.get("composed_bound")
         if c:
-            rows.append([name, "composed", fmt(c["exponent"], 3), "", f"floor {fmt(c['floor'], 3)}", fmt(c["constant"], 3), ""])
+            rows.append([name, "composed", fmt(c["exponent"], 3), "", f"floor {fmt(c['floor'], 3)}",
+                         fmt(c["constant"], 3), ""])
     return table(["run", "block", "eta [95% CI]", "scale range", "eps", "C(eta, eps)", "satisfied"], rows)
 
 
@@ -128,13 +142,13 @@ def main() -> None:
     run(COMMANDS["moons_sweep"])
     run(COMMANDS["moons_compare"])
     run(COMMANDS["digits_sweep"])
-    digits_runs = sorted(p for p in (OUT / "digits_sweep").iterdir() if (p / "summary.json").exists())
+    digits_runs = sorted(p for p in (OUT / "digits_sweep").iterdir() if RunPaths(p).is_finished())
     for path in digits_runs:
         run(["otblocks", "analyze", str(path.relative_to(ROOT)), "--quiet"])
     run(COMMANDS["digits_compare"])
 
-    demo = {name: load(OUT / "demo" / name / "analysis" / "analysis.json") for name in ("tau_inf", "tau_0.5")}
-    digits = {p.name: load(p / "analysis" / "analysis.json") for p in digits_runs if p.name.endswith("seed=0")}
+    demo = {name: load(OUT / "demo" / name) for name in ("tau_inf", "tau_0.5")}
+    digits = {p.name: load(p) for p in digits_runs if p.name.endswith("seed=0")}
     (OUT / "claim1_moons.md").write_text(ot_table(demo))
     (OUT / "claim1_digits.md").write_text(ot_table(digits))
     (OUT / "claim2_moons.md").write_text(holder_table(demo))
@@ -145,9 +159,9 @@ def main() -> None:
     (OUT / "claim4_digits.md").write_text((OUT / "digits_compare" / "comparison.md").read_text())
 
     for name in demo:
-        figures = OUT / "demo" / name / "analysis" / "figures"
-        for figure in ("transport_arrows", "holder", "point_clouds", "cost_ratio_by_block", "displacement_by_block"):
-            copy(figures / f"{figure}.png", f"moons_{name}_{figure}.png")
+        paths = RunPaths(OUT / "demo" / name)
+        for figure in (TRANSPORT_ARROWS, HOLDER, POINT_CLOUDS, COST_RATIO_BY_BLOCK, DISPLACEMENT_BY_BLOCK):
+            copy(paths.figure(figure), f"moons_{name}_{figure.name}")
     for figure in ("kinetic", "w2", "cost_ratio", "eta"):
         copy(OUT / "demo" / "compare" / f"ot_{figure}_by_block.png", f"moons_ot_{figure}_by_block.png")
         copy(OUT / "digits_compare" / f"ot_{figure}_by_block.png", f"digits_ot_{figure}_by_block.png")
@@ -155,7 +169,10 @@ def main() -> None:
     copy(OUT / "digits_compare" / "accuracy_by_depth_test.png", "digits_sweep_accuracy_test.png")
     for path in digits_runs:
         if path.name.endswith("seed=0"):
-            copy(path / "analysis" / "figures" / "holder.png", f"digits_{path.name}_holder.png")
+            copy(RunPaths(path).figure(HOLDER), f"digits_{path.name}_{HOLDER.name}")
+    import holder_figures  # docs/holder_figures.py: the Hölder profile and a sample-size series
+
+    holder_figures.main(OUT)
     print(f"docs figures and tables written to {OUT}", flush=True)
 
 

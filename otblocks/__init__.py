@@ -7,12 +7,21 @@ The public API: load a configuration, train it into a run directory, load the ru
 """
 
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, TransportConfig, load_config
-from .errors import ConfigError, DataNotFoundError, NonFiniteLossError, OtblocksError, RunDirError
+from .errors import (
+    BrokenFileError,
+    ConfigError,
+    DataNotFoundError,
+    FileSystemError,
+    LockedError,
+    NonFiniteLossError,
+    OtblocksError,
+    RunDirError,
+)
 from .models import BlockModule, BlockwiseNet, build_model
-from .runs import LoadedRun, load_run
+from .trained import LoadedRun, load_run
 from .schedules import tau_schedule
 from .training import RunSummary, train
-from .transport import penalty_weight, transport_cost
+from .transport import Penalty, penalty_weight, transport_cost
 
 __version__ = "0.1.0"
 
@@ -31,6 +40,7 @@ __all__ = [
     "BlockwiseNet",
     "BlockModule",
     "transport_cost",
+    "Penalty",
     "penalty_weight",
     "tau_schedule",
     "OtblocksError",
@@ -38,4 +48,7 @@ __all__ = [
     "RunDirError",
     "DataNotFoundError",
     "NonFiniteLossError",
+    "BrokenFileError",
+    "FileSystemError",
+    "LockedError",
 ]

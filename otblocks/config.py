@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, FileSystemError
+from .footprint import check_fits
 
 __all__ = [
     "ConfigError",
@@ -127,7 +128,10 @@ class TransportConfig:
 
     ``tau`` is a positive number or ``inf`` (no penalty, plain greedy training). ``schedule``:
     ``constant``; ``varying`` (the first :math:`\lfloor K/2 \rfloor` modules use
-    :math:`\tau/2`, the others :math:`\tau`); ``list`` (``taus`` gives one value per module).
+    :math:`\tau/2`, the others :math:`\tau`); ``list`` (``taus`` gives one value per module);
+    ``multiplier`` (method of multipliers: every module starts at :math:`\lambda_k = \tau` and
+    after every ``multiplier_period`` optimizer steps adds ``multiplier_step`` times its task
+    loss; see :class:`otblocks.transport.Penalty`).
     ``form``: ``kinetic`` (sum over the blocks of :math:`\lVert g_m \rVert^2`) or ``monge``
     (:math:`\lVert T(x) - x \rVert^2` over the whole module). ``normalization``: ``sample``
     (sum over features, mean over the batch) or ``element`` (mean over all elements).
@@ -138,6 +142,8 @@ class TransportConfig:
     taus: list[float] = field(default_factory=list)
     form: str = "kinetic"
     normalization: str = "sample"
+    multiplier_step: float = 0.1
+    multiplier_period: int = 100
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,11 @@ class TrainConfig:
     ``cache_frozen``: in ``sequential`` and ``multilap``, without augmentation, the frozen
     modules' outputs on the whole training set are computed once per module and lap and kept on
     the training device, if they fit in ``cache_budget_mb`` MiB; otherwise they are recomputed
-    batch by batch.
+    batch by batch. The same holds for the validation set's inputs of the current module.
+    ``eval_every``: the validation records of an epoch are written every ``eval_every`` epochs
+    of a module (always at its last epoch of a lap, and at the run's last epoch); the summary
+    does not depend on it. ``tensorboard``: also write the records as TensorBoard scalars
+    (``tensorboard/`` beside ``metrics.jsonl``; needs ``pip install -e ".[tensorboard]"``).
     """
 
     regime: str = "sequential"
@@ -183,6 +193,8 @@ class TrainConfig:
     deterministic: bool = False
     cache_frozen: bool = True
     cache_budget_mb: int = 1024
+    eval_every: int = 1
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)
@@ -343,16 +355,77 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunCo
     overrides : sequence of str
         ``section.key=value`` strings, the value in TOML syntax (bare words are strings).
     """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"The config file '{path}' does not exist.")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"The config file '{path}' is not valid TOML: {err}.") from None
+    if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
+        raise TypeError(
+            "The 'overrides' parameter of `load_config` must be a list of 'section.key=value' strings; "
+            f"got {overrides!r}."
+        )
+    raw = read_toml(path, "config file") if path is not None else {}
     return config_from_dict(apply_overrides(raw, overrides))
+
+
+def read_toml(path: str | Path, what: str = "config file", *, broken: type[Exception] = ConfigError) -> dict[str, Any]:
+    """Parse a TOML file; a missing, unreadable, non-UTF-8 or malformed file is one line naming it.
+
+    Raises
+    ------
+    ConfigError
+        When ``path`` is not a file.
+    FileSystemError
+        When the file cannot be read (permissions).
+    ConfigError or BrokenFileError
+        (``broken``) When it is not UTF-8 or not TOML: a usage error for a file the user
+        gives, a broken file for one the tool wrote (a run's ``config.toml``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"The {what} '{path}' does not exist" + (" (it is a directory)." if path.is_dir() else "."))
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise FileSystemError(f"Cannot read the {what} '{path}': {err.strerror or err}.") from None
+    except UnicodeDecodeError as err:
+        raise broken(
+            f"The {what} '{path}' must be UTF-8 text (TOML); got a byte {err.object[err.start]:#04x} "
+            f"at offset {err.start} that is not UTF-8."
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise broken(f"The {what} '{path}' is not valid TOML: {err}.") from None
+
+
+def check_run_config(config: Any, func: str) -> None:
+    """Raise a one-line :class:`TypeError` when ``config`` is not a :class:`RunConfig` (e.g. a dict)."""
+    if not isinstance(config, RunConfig):
+        hint = " (build one with otblocks.config.config_from_dict)" if isinstance(config, Mapping) else ""
+        raise TypeError(
+            f"The 'config' parameter of `{func}` must be a RunConfig (from otblocks.load_config){hint}; "
+            f"got {type(config).__name__}."
+        )
+
+
+def config_differences(stored: RunConfig, config: RunConfig, allowed: Sequence[str] = ()) -> list[str]:
+    """The ``section.key`` names whose values differ between ``stored`` and ``config``.
+
+    Keys that change how a run executes but not what it computes (``train.device``,
+    ``train.workers``, ``distributed.timeout``, ``distributed.backend``) and the keys in
+    ``allowed`` (``otblocks train --resume --allow-change KEY``) are not reported.
+    """
+    ignore = {"train.device", "train.workers", "distributed.timeout", "distributed.backend", *allowed}
+    old = stored.to_dict()
+    return [
+        f"{section}.{key}"
+        for section, values in config.to_dict().items()
+        for key, value in values.items()
+        if f"{section}.{key}" not in ignore and old[section][key] != value
+    ]
+
+
+def check_allowed_keys(keys: Sequence[str]) -> None:
+    """Every entry of ``--allow-change`` must be a ``section.key`` of the configuration."""
+    for key in keys:
+        section, _, name = key.partition(".")
+        if section not in _SECTIONS or name not in typing.get_type_hints(_SECTIONS[section]):
+            raise ConfigError(f"The '--allow-change' option must name config keys like 'train.lr'; got {key!r}.")
 
 
 def _check_choice(key: str, value: str, choices: Sequence[str]) -> None:
@@ -361,8 +434,9 @@ def _check_choice(key: str, value: str, choices: Sequence[str]) -> None:
 
 
 def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    if not (value > 0 or (allow_zero and value == 0)) or math.isnan(value):
-        raise _fail(key, value, "a non-negative number" if allow_zero else "a positive number")
+    """A finite number > 0 (``allow_zero``: >= 0); NaN and infinities are refused."""
+    if not (value > 0 or (allow_zero and value == 0)) or not math.isfinite(value):
+        raise _fail(key, value, "a finite number >= 0" if allow_zero else "a finite positive number")
 
 
 def _validate_stages(m: ModelConfig) -> None:
@@ -406,6 +480,9 @@ def validate(config: RunConfig) -> None:
         raise _fail("data.val_fraction", d.val_fraction, "a number in (0, 1)")
     if d.per_class and d.train_fraction != 1:
         raise _fail("data.per_class", d.per_class, "0 when data.train_fraction is set (give one of them)")
+    for key, seed in (("data.seed", d.seed), ("train.seed", config.train.seed)):
+        if not 0 <= seed < 2**32:
+            raise _fail(key, seed, "an integer in [0, 2**32)")
 
     _check_choice("model.kind", m.kind, ("mlp", "resnet"))
     if m.kind == "mlp" and d.name in IMAGE_DATASETS and d.name != "digits":
@@ -433,9 +510,16 @@ def validate(config: RunConfig) -> None:
             f"({m.blocks_per_module}); got {m.depth}."
         )
 
-    if t.tau != math.inf:
-        _check_positive("transport.tau", t.tau)
-    _check_choice("transport.schedule", t.schedule, ("constant", "varying", "list"))
+    if not t.tau > 0:
+        raise _fail("transport.tau", t.tau, "a positive number or inf")
+    _check_choice("transport.schedule", t.schedule, ("constant", "varying", "list", "multiplier"))
+    if t.schedule == "multiplier":
+        if t.tau == math.inf:
+            raise _fail("transport.tau", t.tau, "a positive number (the multiplier's start) with schedule = 'multiplier'")
+        if not (0 < t.multiplier_step < math.inf):
+            raise _fail("transport.multiplier_step", t.multiplier_step, "a positive finite number (h)")
+        if t.multiplier_period < 1:
+            raise _fail("transport.multiplier_period", t.multiplier_period, "a positive integer (optimizer steps)")
     _check_choice("transport.form", t.form, ("kinetic", "monge"))
     _check_choice("transport.normalization", t.normalization, ("sample", "element"))
     if t.schedule == "list":
@@ -444,13 +528,13 @@ def validate(config: RunConfig) -> None:
                 "transport.taus", t.taus, f"a list of {config.n_modules} values (one per module)"
             )
         for value in t.taus:
-            if value != math.inf:
-                _check_positive("transport.taus", value)
+            if not value > 0:
+                raise _fail("transport.taus", t.taus, "a list of positive numbers or inf")
     elif t.taus:
         raise _fail("transport.taus", t.taus, "empty unless transport.schedule = 'list'")
 
     _check_choice("train.regime", tr.regime, REGIMES)
-    for key in ("epochs", "laps", "batch_size", "eval_batch_size", "checkpoint_every"):
+    for key in ("epochs", "laps", "batch_size", "eval_batch_size", "checkpoint_every", "eval_every"):
         if getattr(tr, key) < 1:
             raise _fail(f"train.{key}", getattr(tr, key), "a positive integer")
     if tr.regime == "multilap" and tr.epochs % tr.laps:
@@ -468,6 +552,8 @@ def validate(config: RunConfig) -> None:
     _check_choice("train.lr_schedule", tr.lr_schedule, ("constant", "cosine", "multistep"))
     if tr.lr_schedule == "multistep" and not tr.milestones:
         raise _fail("train.milestones", tr.milestones, "a non-empty list of epochs for lr_schedule = 'multistep'")
+    if not 0 < tr.gamma <= 1:
+        raise _fail("train.gamma", tr.gamma, "a number in (0, 1] (the factor of the learning rate at each milestone)")
     if not 0 <= tr.label_smoothing < 1:
         raise _fail("train.label_smoothing", tr.label_smoothing, "a number in [0, 1)")
     _check_choice("train.device", tr.device, ("auto", "cpu", "cuda"))
@@ -494,3 +580,4 @@ def validate(config: RunConfig) -> None:
         raise _fail("distributed.replay", dist.replay, "an integer >= 0 (0: no replay buffer)")
     _check_positive("distributed.timeout", dist.timeout)
     _check_choice("distributed.backend", dist.backend, ("auto", "gloo", "nccl"))
+    check_fits(config)

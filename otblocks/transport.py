@@ -15,15 +15,24 @@ where :math:`B` is the batch size and the squared norms sum over all feature dim
 replaced by the mean of the squared entries over the batch and the feature dimensions (the
 authors' code), so :math:`c` is divided by the number of features :math:`D` of each block.
 The shortcut of a dimension-changing block is never penalised: only :math:`g_m` enters.
+
+Names, used the same way in the metrics records and ``summary.json``: the *transport cost*
+:math:`c` (:func:`transport_cost`, record field ``transport_cost``), the *weight*
+:math:`1/(2\tau)` (:func:`penalty_weight`) and the *penalty* :math:`c/(2\tau)`, the term
+added to the loss (record field ``penalty``). :class:`Penalty` owns all three for a run.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["transport_cost", "penalty_weight"]
+from .config import TransportConfig
+from .schedules import TauSchedule, check_tau, tau_schedule
+
+__all__ = ["Penalty", "penalty_weight", "transport_cost"]
 
 
 class _SumOfSquares(torch.autograd.Function):
@@ -84,3 +93,143 @@ def transport_cost(
 def penalty_weight(tau: float) -> float:
     r"""The weight :math:`1/(2\tau)` of the cost (0 for :math:`\tau = \infty`)."""
     return 0.0 if tau == float("inf") else 1.0 / (2.0 * tau)
+
+
+class Penalty:
+    r"""The transport penalty of every module of a run: cost, :math:`\tau`, weight, and the term added to the loss.
+
+    The one owner of the penalty: the trainer (:class:`otblocks.training.Trainer`) holds one, and
+    the pipeline's stages (:mod:`otblocks.distributed`) train through the trainer. For module
+    :math:`k` at epoch :math:`e`,
+
+    .. math::
+
+        \mathrm{term}_k = w_k\, c_k, \qquad w_k = \frac{1}{2\tau_k(e)}
+        \quad (w_k = 0 \text{ for } \tau = \infty),
+
+    with :math:`c_k` of :func:`transport_cost`. With ``schedule = "multiplier"`` (method of
+    multipliers, Uzawa) :math:`\tau_k` is a state :math:`\lambda_k` instead of a schedule:
+    :math:`\lambda_k = \tau` at the start, and after every ``period`` (:math:`s`) optimizer
+    steps of module :math:`k`
+
+    .. math::
+
+        \lambda_k \leftarrow \lambda_k + h\, \mathcal{L}_k,
+
+    with :math:`h` = ``step`` and :math:`\mathcal{L}_k` the task loss (cross-entropy) of module
+    :math:`k` on the batch of that step. The follow-up paper writes the weight as
+    :math:`1/\lambda_k`; here :math:`\lambda_k` takes :math:`\tau`'s place in
+    :math:`1/(2\tau)`, so that ``tau`` keeps its units. The task loss is positive, so
+    :math:`\lambda_k` grows and the penalty relaxes as training goes on. :math:`\lambda_k` is
+    part of :meth:`state_dict` (checkpoints) and recorded as ``tau`` in the metrics.
+
+    Parameters
+    ----------
+    schedule : callable (k, epoch) -> tau
+        :math:`\tau_k(e)`; with a multiplier, only ``schedule(k, 0)`` is used, as :math:`\lambda_k`'s start.
+    n_modules : int
+    form : {'kinetic', 'monge'}
+    normalization : {'sample', 'element'}
+    multiplier : (step, period) or None
+        :math:`h > 0` and :math:`s \geq 1` of the method of multipliers.
+    """
+
+    def __init__(
+        self,
+        schedule: TauSchedule,
+        n_modules: int,
+        form: str = "kinetic",
+        normalization: str = "sample",
+        multiplier: tuple[float, int] | None = None,
+    ) -> None:
+        self.schedule = schedule
+        self.n_modules = n_modules
+        self.form = form
+        self.normalization = normalization
+        self.multiplier = multiplier
+        self._lambdas: list[float] = []
+        self._steps: list[int] = []
+        if multiplier is not None:
+            self._lambdas = [check_tau(schedule(k, 0), k, 0) for k in range(n_modules)]
+            self._steps = [0] * n_modules
+
+    @classmethod
+    def from_config(cls, cfg: TransportConfig, n_modules: int, tau: float | TauSchedule | None = None) -> Penalty:
+        r"""The penalty that ``cfg`` describes for :math:`K` = ``n_modules`` modules.
+
+        ``tau`` (Python API) overrides ``cfg``'s :math:`\tau`: a number (every module, every
+        epoch) or a callable ``(k, epoch) -> tau``.
+        """
+        if tau is None:
+            schedule = tau_schedule(cfg, n_modules)
+        elif callable(tau):
+            schedule = tau
+        elif isinstance(tau, (int, float)) and not isinstance(tau, bool):
+            value = check_tau(tau, 0, 0)
+
+            def schedule(k: int, epoch: int) -> float:
+                return value
+
+        else:
+            raise TypeError(
+                f"The 'tau' parameter of `train` must be a positive number, inf or a callable (k, epoch) -> tau; "
+                f"got {type(tau).__name__} {tau!r}."
+            )
+        multiplier = (cfg.multiplier_step, cfg.multiplier_period) if cfg.schedule == "multiplier" else None
+        return cls(schedule, n_modules, cfg.form, cfg.normalization, multiplier)
+
+    def tau(self, k: int, epoch: int) -> float:
+        r""":math:`\tau_k` at ``epoch`` (the current :math:`\lambda_k` with a multiplier)."""
+        if self.multiplier is not None:
+            return self._lambdas[k]
+        return check_tau(self.schedule(k, epoch), k, epoch)
+
+    def cost(self, x_in: torch.Tensor, x_out: torch.Tensor, residuals: Sequence[torch.Tensor]) -> torch.Tensor:
+        """:func:`transport_cost` with this penalty's form and normalization, in float32 or wider."""
+        return transport_cost(x_in, x_out, residuals, self.form, self.normalization).float()
+
+    def evaluate(
+        self, x_in: torch.Tensor, x_out: torch.Tensor, residuals: Sequence[torch.Tensor], tau: float
+    ) -> tuple[torch.Tensor, torch.Tensor | float]:
+        r"""The cost :math:`c` and the term :math:`c/(2\tau)` of one batch (the float 0.0 for :math:`\tau = \infty`).
+
+        Without a penalty the cost is measured without building its graph.
+        """
+        weight = penalty_weight(tau)
+        if not weight:
+            with torch.no_grad():
+                return self.cost(x_in, x_out, residuals), 0.0
+        cost = self.cost(x_in, x_out, residuals)
+        return cost, weight * cost
+
+    def observe(self, k: int, task_loss: torch.Tensor) -> None:
+        r"""Count one optimizer step of module ``k`` (task loss ``task_loss``); update the multiplier every ``period``.
+
+        A no-op without a multiplier. The loss is read (one device sync) only when
+        :math:`\lambda_k` changes.
+        """
+        if self.multiplier is None:
+            return
+        step, period = self.multiplier
+        self._steps[k] += 1
+        if self._steps[k] % period == 0:
+            self._lambdas[k] += step * float(task_loss.detach())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The multiplier state (:math:`\\lambda_k` and step counts of every module); empty lists without one."""
+        return {"lambdas": list(self._lambdas), "steps": list(self._steps)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        n = len(state["lambdas"])
+        self.load_module_states({k: {key: values[k] for key, values in state.items()} for k in range(n)})
+
+    def module_state(self, k: int) -> dict[str, Any]:
+        """Module ``k``'s part of :meth:`state_dict` (empty without a multiplier): what a pipeline rank checkpoints."""
+        return {key: values[k] for key, values in self.state_dict().items() if values}
+
+    def load_module_states(self, states: dict[int, dict[str, Any]]) -> None:
+        """Restore :meth:`module_state` of the modules in ``states``; the others are left as they are."""
+        for k, state in states.items():
+            if self._lambdas and state:
+                self._lambdas[k], self._steps[k] = float(state["lambdas"]), int(state["steps"])

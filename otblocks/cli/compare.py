@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, write_text_atomic
+from ..errors import FileSystemError
 from ..reporting import Comparison, compare_runs
-from ..rundir import read_json, write_json
+from ..rundir import RunPaths, read_json, write_json
+
+
+def _confidence(text: str) -> float:
+    """A confidence level: a number strictly between 0 and 1 (NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), e.g. 0.95; got {text!r}")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="aggregate finished runs over seeds: tables (Markdown, CSV) and plots")
     p.add_argument("runs", nargs="+", help="run directories, or sweep directories holding runs")
     p.add_argument("--out", help="output directory (default: RUN/compare for a single sweep directory, else ./compare)")
-    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the t-intervals (default 0.95)")
+    p.add_argument(
+        "--confidence", type=_confidence, default=0.95, help="confidence level of the t-intervals (default 0.95)"
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(run=run)
 
@@ -35,14 +51,19 @@ def write_comparison(comparison: Comparison, out: Path) -> None:
 
     from ..reporting.figures import plot_comparison
 
+    if out.exists() and not out.is_dir():
+        raise FileSystemError(
+            f"The comparison directory '{out}' is a file; expected a directory (choose another --out)."
+        )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.md").write_text(comparison.to_markdown())
-    (out / "comparison.csv").write_text(comparison.to_csv())
-    write_json({"varying_keys": comparison.varying_keys, "groups": [g.to_dict() for g in comparison.groups]}, out / "comparison.json")
+    write_text_atomic(out / "comparison.md", comparison.to_markdown())
+    write_text_atomic(out / "comparison.csv", comparison.to_csv())
+    write_json(comparison.to_dict(), out / "comparison.json")
     for split in ("test", "val"):
         fig, _ = plot_comparison(comparison, split=split)
-        fig.savefig(out / f"accuracy_by_depth_{split}.png", dpi=120)
-    files = {g.label: [Path(r) / "analysis" / "analysis.json" for r in g.runs] for g in comparison.groups}
+        with atomic_path(out / f"accuracy_by_depth_{split}.png") as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    files = {g.label: [RunPaths(r).analysis_json for r in g.runs] for g in comparison.groups}
     if not all(p.exists() for paths in files.values() for p in paths):
         return
     analyses = {label: [read_json(p) for p in paths] for label, paths in files.items()}
@@ -53,8 +74,10 @@ def write_comparison(comparison: Comparison, out: Path) -> None:
             counts = np.isfinite(per_run).sum(axis=0)
             totals = np.where(np.isfinite(per_run), per_run, 0.0).sum(axis=0)
             series[label] = np.divide(totals, counts, out=np.full(counts.shape, np.nan), where=counts > 0)
-        fig, _ = plot_by_block(series, ylabel=ylabel + " (mean over seeds)", log=log, reference=1.0 if name == "cost_ratio" else None)
-        fig.savefig(out / f"ot_{name}_by_block.png", dpi=120)
+        reference = 1.0 if name == "cost_ratio" else None
+        fig, _ = plot_by_block(series, ylabel=ylabel + " (mean over seeds)", log=log, reference=reference)
+        with atomic_path(out / f"ot_{name}_by_block.png") as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,5 +86,7 @@ def run(args: argparse.Namespace) -> int:
     write_comparison(comparison, out)
     if not args.quiet:
         print(comparison.to_markdown())
+        if comparison.pending:
+            print(f"pending (unfinished, left out): {', '.join(comparison.pending)}")
         print(f"tables and plots in {out}")
     return 0

@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from ..analyze import UnitAnalysis, analyze_run
 from ..config import load_config
 from ..reporting import compare_runs
 from ..reporting.report import write_report
 from ..rundir import RunPaths
 from ..training import RunSummary, train
-from .analyze import analyze_run
 from .compare import write_comparison
 from .train import overrides_of
 
@@ -61,16 +62,28 @@ def format_table(summaries: dict[str, RunSummary]) -> str:
     return "\n".join(lines)
 
 
-def format_ot_table(analyses: dict[str, dict]) -> str:
-    """Per block: kinetic cost, cost ratio and Hölder exponent of each run."""
-    names = list(analyses)
+def _cell(value: float | None, spec: str, width: int) -> str:
+    """``value`` formatted, or ``–`` where it was not measured (``inf``/``nan`` as such)."""
+    if value is None:
+        return f"{'–':>{width}}"
+    if not math.isfinite(value):
+        return f"{value!s:>{width}}"
+    return f"{value:>{width}{spec}}"
+
+
+def format_ot_table(blocks: dict[str, Sequence[UnitAnalysis]]) -> str:
+    """Per block: kinetic cost, cost ratio and Hölder exponent of each run (``–``: not measured)."""
+    names = list(blocks)
     head = "block " + " ".join(f"{n + ' kinetic':>16} {n + ' ratio':>14} {n + ' eta':>12}" for n in names)
     lines = [head, "-" * len(head)]
-    for i in range(max(len(a["blocks"]) for a in analyses.values())):
+    for i in range(max(len(b) for b in blocks.values())):
         cells = []
-        for a in analyses.values():
-            b = a["blocks"][i]
-            cells.append(f"{b['kinetic']:>16.4g} {b['map_vs_ot']['cost_ratio']:>14.4f} {b['holder']['eta']:>12.3f}")
+        for run_blocks in blocks.values():
+            b = run_blocks[i] if i < len(run_blocks) else None
+            ratio = b.comparison.cost_ratio if b is not None and b.comparison is not None else None
+            eta = b.holder.eta if b is not None and b.holder is not None else None
+            cells.append(f"{_cell(b.kinetic if b is not None else None, '.4g', 16)} {_cell(ratio, '.4f', 14)} "
+                         f"{_cell(eta, '.3f', 12)}")
         lines.append(f"{i:>5} " + " ".join(cells))
     return "\n".join(lines)
 
@@ -80,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import ConfigError
 
         raise ConfigError(f"The '--tau' option must be a positive number or inf; got {args.tau}.")
+    from ..analyze.options import AnalysisOptions
+
+    AnalysisOptions(n=args.n)  # --n is checked before anything is trained
     config_path = resources.files("otblocks").joinpath("demo.toml")
     out = Path(args.out)
     summaries: dict[str, RunSummary] = {}
@@ -98,22 +114,23 @@ def run(args: argparse.Namespace) -> int:
     for name, path in runs.items():
         if not args.quiet:
             print(f"analysing every block of {name} against the exact OT map")
-        analyses[name] = analyze_run(path, n=args.n, quiet=args.quiet)
+        analyses[name] = analyze_run(path, n=args.n, device="cpu", quiet=args.quiet)
         write_report(path)
     comparison_dir = out / "compare"
     write_comparison(compare_runs(list(runs.values())), comparison_dir)
     print()
-    print(f"Accuracy by depth ({summaries[run_name(math.inf)].n_modules} modules of one block; * = best depth on validation)")
+    n_modules = summaries[run_name(math.inf)].n_modules
+    print(f"Accuracy by depth ({n_modules} modules of one block; * = best depth on validation)")
     print(format_table(summaries))
     print()
-    print(f"Every block against the exact OT map ({analyses[run_name(math.inf)]['n']} validation points; "
+    print(f"Every block against the exact OT map ({analyses[run_name(math.inf)].n} validation points; "
           "cost ratio = own transport cost / W2^2, 1 = optimal pairing on the sample; eta = fitted Hölder exponent)")
-    print(format_ot_table(analyses))
+    print(format_ot_table({name: a.blocks for name, a in analyses.items()}))
     print()
     for name, path in runs.items():
         s = summaries[name]
         print(f"{name}: best depth {s.best_depth}, test accuracy there {s.test_accuracy_at_best_depth:.4f}; "
-              f"run directory {path}, report {path / 'report.html'}")
+              f"run directory {path}, report {RunPaths(path).report_html}")
     print(f"comparison of the two runs: {comparison_dir}")
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
     return 0

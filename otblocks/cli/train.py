@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import load_config
+from ..config import check_allowed_keys, load_config
 from ..distributed import train_distributed
 from ..training import train
 
@@ -34,6 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory (must be empty unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument(
+        "--allow-change", action="append", default=[], metavar="SECTION.KEY",
+        help="with --resume: a config key that may differ from the run's config.toml (repeatable), e.g. "
+        "--allow-change train.lr --set train.lr=0.001 after a non-finite loss; recorded in config_changes.jsonl",
+    )
+    p.add_argument(
         "--distributed", action="store_true",
         help="run the parallel regime as a pipeline over the processes torchrun started "
         "(torchrun --nproc-per-node=K -m otblocks train CONFIG --out DIR --distributed)",
@@ -47,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.distributed:
         summary = train_distributed(config, args.out, resume=args.resume, quiet=args.quiet)
     else:
-        summary = train(config, args.out, resume=args.resume, quiet=args.quiet)
+        check_allowed_keys(args.allow_change)
+        summary = train(config, args.out, resume=args.resume, quiet=args.quiet, allow_change=args.allow_change)
     if summary is not None and not args.quiet:
         print(
             f"best depth {summary.best_depth}/{summary.n_modules} (validation accuracy "

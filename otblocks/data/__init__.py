@@ -1,15 +1,16 @@
 """Data sets: 2-D toys drawn in memory and torchvision image data sets read from disk."""
 
-from .bundle import DataBundle, build_data, iterate_batches
+from .build import build_data
+from .bundle import DataBundle, iterate_batches
 from .toy import make_circles, make_gaussians, make_moons, make_spirals, make_toy
 
 __all__ = [
     "DataBundle",
     "build_data",
     "iterate_batches",
-    "make_moons",
     "make_circles",
-    "make_spirals",
     "make_gaussians",
+    "make_moons",
+    "make_spirals",
     "make_toy",
 ]

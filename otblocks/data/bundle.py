@@ -1,17 +1,14 @@
-"""The data a run trains on: train/validation/test splits and how to iterate them."""
+"""The data a run trains on: train/validation/test splits (:class:`DataBundle`) and how to iterate them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ..config import TOY_DATASETS, DataConfig
-from .toy import make_toy
-
-__all__ = ["DataBundle", "build_data", "iterate_batches"]
+__all__ = ["DataBundle", "iterate_batches"]
 
 
 @dataclass(frozen=True)
@@ -41,26 +38,6 @@ class DataBundle:
         if name not in ("train", "val", "test"):
             raise ValueError(f"The 'split' parameter must be one of {{'train', 'val', 'test'}}; got {name!r}.")
         return getattr(self, name)
-
-
-def _toy_split(cfg: DataConfig, n: int, offset: int) -> TensorDataset:
-    x, y = make_toy(cfg.name, n, cfg.noise, seed=cfg.seed * 1000 + offset, n_classes=cfg.n_classes)
-    return TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-
-
-def build_data(cfg: DataConfig) -> DataBundle:
-    """Build the three splits named by ``cfg`` (toy draws, or image files under ``cfg.root``)."""
-    if cfg.name in TOY_DATASETS:
-        return DataBundle(
-            train=_toy_split(cfg, cfg.n_train, 0),
-            val=_toy_split(cfg, cfg.n_val, 1),
-            test=_toy_split(cfg, cfg.n_test, 2),
-            n_classes=cfg.n_classes,
-            input_shape=(2,),
-        )
-    from .images import build_image_data
-
-    return build_image_data(cfg)
 
 
 def iterate_batches(

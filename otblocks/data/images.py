@@ -32,7 +32,7 @@ from .augment import AugmentedImages
 from .bundle import DataBundle
 from .subsets import fraction_counts, stratified_split
 
-__all__ = ["ImageSpec", "SPECS", "build_image_data", "expected_files"]
+__all__ = ["SPECS", "ImageSpec", "build_image_data", "expected_files"]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["make_moons", "make_circles", "make_spirals", "make_gaussians", "make_toy"]
+__all__ = ["make_circles", "make_gaussians", "make_moons", "make_spirals", "make_toy"]
 
 
 def _split_counts(n: int, n_classes: int) -> np.ndarray:

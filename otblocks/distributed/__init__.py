@@ -7,17 +7,23 @@ on their own losses and sends its outputs on. See ``docs/guide/distributed.md``.
 """
 
 from .failure import FAULT_ENV, Fault, PipelineError
-from .placement import Placement, balanced_placement, choose_placement, measured_costs, parameter_costs
+from .placement import (
+    Placement,
+    balanced_placement,
+    choose_placement,
+    measured_costs,
+    parameter_costs,
+)
 from .run import train_distributed
 
 __all__ = [
-    "train_distributed",
+    "FAULT_ENV",
+    "Fault",
+    "PipelineError",
     "Placement",
     "balanced_placement",
     "choose_placement",
-    "parameter_costs",
     "measured_costs",
-    "PipelineError",
-    "Fault",
-    "FAULT_ENV",
+    "parameter_costs",
+    "train_distributed",
 ]

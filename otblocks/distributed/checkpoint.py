@@ -12,14 +12,15 @@ states into ``checkpoints/last.pt`` in the single-process format (what
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from ..rundir import RunPaths
 from ..training import Trainer
 
-__all__ = ["owned_state", "rank_state", "load_rank_state", "merge_states", "common_position", "prune"]
+__all__ = ["common_position", "load_rank_state", "merge_states", "owned_state", "prune", "rank_state"]
 
 
 def _owns(name: str, modules: range) -> bool:
@@ -45,8 +46,13 @@ def _to_cpu(obj: Any) -> Any:
 
 
 def rank_state(trainer: Trainer, modules: range) -> dict[str, Any]:
-    """What a rank checkpoints and hands over at the end: its weights and its optimizers, on the CPU."""
-    return {"model": owned_state(trainer, modules), "opts": {k: _to_cpu(trainer.opts[k].state_dict()) for k in modules}}
+    """What a rank checkpoints and hands over at the end: its weights, its optimizers and its modules'
+    penalty state (the multipliers), on the CPU."""
+    return {
+        "model": owned_state(trainer, modules),
+        "opts": {k: _to_cpu(trainer.opts[k].state_dict()) for k in modules},
+        "penalty": {k: trainer.penalty.module_state(k) for k in modules},
+    }
 
 
 def load_rank_state(trainer: Trainer, state: dict[str, Any]) -> None:
@@ -57,18 +63,23 @@ def load_rank_state(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.net.load_state_dict(state["model"], strict=False)
     for k, opt_state in state["opts"].items():
         trainer.opts[k].load_state_dict(opt_state)
+    trainer.penalty.load_module_states(state.get("penalty", {}))
 
 
 def merge_states(states: Sequence[dict[str, Any]], n_modules: int) -> dict[str, Any]:
     """The ranks' :func:`rank_state` as one :meth:`Trainer.state_dict` (the single-process format)."""
     model: dict[str, torch.Tensor] = {}
     opts: dict[int, Any] = {}
+    penalty: dict[int, dict[str, Any]] = {}
     for state in states:
         model.update(state["model"])
         opts.update(state["opts"])
+        penalty.update(state.get("penalty", {}))
     if sorted(opts) != list(range(n_modules)):
         raise ValueError(f"The rank states cover modules {sorted(opts)}; expected 0 to {n_modules - 1}.")
-    return {"model": model, "opts": [opts[k] for k in range(n_modules)]}
+    keys = sorted({key for values in penalty.values() for key in values})
+    merged = {key: [penalty[k][key] for k in range(n_modules)] for key in keys} if keys else {"lambdas": [], "steps": []}
+    return {"model": model, "opts": [opts[k] for k in range(n_modules)], "penalty": merged}
 
 
 def common_position(paths: RunPaths, n_ranks: int) -> int:

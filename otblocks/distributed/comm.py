@@ -20,9 +20,10 @@ are staged through host memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -30,17 +31,17 @@ import torch.distributed as dist
 from .failure import PeerLost
 
 __all__ = [
-    "BATCH",
-    "END",
     "ABORT",
+    "BATCH",
     "CREDIT",
+    "END",
     "FINAL",
-    "Message",
     "Link",
+    "Message",
     "Outgoing",
-    "encode_header",
-    "decode_header",
     "collective",
+    "decode_header",
+    "encode_header",
 ]
 
 BATCH, END, ABORT = 1, 2, 3

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch.distributed as dist
 
 from ..errors import ConfigError, OtblocksError
 
-__all__ = ["PipelineError", "PeerLost", "Fault", "FAULT_ENV", "failure_line", "record_failure"]
+__all__ = ["FAULT_ENV", "Fault", "PeerLost", "PipelineError", "failure_line", "record_failure"]
 
 FAULT_ENV = "OTBLOCKS_FAULT"
 FAILURE_KEY = "otblocks/failure"
@@ -103,7 +103,7 @@ class Fault:
     action: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Fault | None":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Fault | None:
         """The fault that ``OTBLOCKS_FAULT`` describes, or ``None`` when it is unset."""
         text = environ.get(FAULT_ENV)
         if not text:

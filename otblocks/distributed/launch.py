@@ -17,9 +17,9 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator, Mapping
 
 import torch
 import torch.distributed as dist
@@ -28,7 +28,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from .failure import PeerLost, PipelineError, failure_line, record_failure
 
-__all__ = ["World", "join_world", "ranks_from_env", "stage_device", "resolve_backend"]
+__all__ = ["World", "join_world", "ranks_from_env", "resolve_backend", "stage_device"]
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 

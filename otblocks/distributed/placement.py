@@ -24,8 +24,8 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -33,11 +33,10 @@ from ..config import DistributedConfig, RunConfig
 from ..data import DataBundle, iterate_batches
 from ..errors import ConfigError
 from ..models import BlockwiseNet
-from ..schedules import TauSchedule
 from ..training import Trainer
 from ..training.stats import Accumulator
 
-__all__ = ["Placement", "balanced_placement", "parameter_costs", "measured_costs", "choose_placement"]
+__all__ = ["Placement", "balanced_placement", "choose_placement", "measured_costs", "parameter_costs"]
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,6 @@ def measured_costs(
     net: BlockwiseNet,
     data: DataBundle,
     device: torch.device,
-    schedule: TauSchedule,
     repeats: int = 3,
 ) -> list[float]:
     """Median seconds of one training step of each module, on one training batch, on ``device``.
@@ -135,7 +133,7 @@ def measured_costs(
     ``device``.
     """
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        probe = Trainer(config, copy.deepcopy(net).to(device), data, device, schedule)
+        probe = Trainer(config, copy.deepcopy(net).to(device), data, device)  # its own penalty: multipliers untouched
         x, y = next(iterate_batches(data.train, config.train.batch_size))
         x, y = x.to(device), y.to(device)
         times: list[list[float]] = [[] for _ in range(net.n_modules)]
@@ -145,7 +143,7 @@ def measured_costs(
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 start = time.perf_counter()
-                h = probe.module_step(k, h, y, probe.tau(k, 0), Accumulator())
+                h = probe.module_step(k, h, y, 0, Accumulator())
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 if repeat:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -24,15 +25,27 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..data import DataBundle, build_data, iterate_batches
-from ..errors import ConfigError, NonFiniteLossError, OtblocksError, RunDirError
+from ..errors import ConfigError, OtblocksError, RunDirError
 from ..models import BlockwiseNet, build_model
-from ..rundir import MetricsLog, RunPaths, read_json, write_config, write_json
-from ..schedules import tau_schedule
+from ..rundir import MetricsLog, RunPaths, write_config, write_json
 from ..training import RunSummary, Trainer, WorkItem
 from ..training.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from ..training.memory import peak_memory_bytes, reset_peak_memory
-from ..training.run import checkpoint_payload, compile_units, configure_backends, prepare_run_dir, summarize
-from .checkpoint import common_position, load_rank_state, merge_states, prune, rank_state
+from ..training.run import (
+    checkpoint_payload,
+    compile_units,
+    configure_backends,
+    prepare_run_dir,
+    summarize,
+)
+from ..training.tensorboard import TensorBoardLog, require_tensorboard
+from .checkpoint import (
+    common_position,
+    load_rank_state,
+    merge_states,
+    prune,
+    rank_state,
+)
 from .comm import Link, collective
 from .failure import Fault
 from .launch import World, join_world
@@ -95,13 +108,15 @@ def train_distributed(config: RunConfig, out: str | Path, *, resume: bool = Fals
             "The 'train.regime' config key must be 'parallel' with --distributed (only the parallel regime runs "
             f"as a pipeline); got '{config.train.regime}'."
         )
+    if config.train.tensorboard:
+        require_tensorboard()  # before anything is written
     fault = Fault.from_env()
     paths = RunPaths(out)
     with join_world(config) as world:
         configure_backends(config.train, world.device)
         data, net, start = _start(config, paths, world, resume)
         if start.finished is not None:
-            return RunSummary(**start.finished) if world.rank == 0 else None
+            return RunSummary.from_dict(start.finished, str(paths.summary)) if world.rank == 0 else None
         return _Pipeline(config, paths, world, data, net, start, fault).run(quiet)
 
 
@@ -139,7 +154,7 @@ def _start_on_rank0(
 ) -> tuple[DataBundle | None, BlockwiseNet | None, _Start]:
     prepare_run_dir(paths, config, resume, distributed=True)
     if resume and paths.summary.exists():
-        return None, None, _Start((), 0, (), 0, finished=read_json(paths.summary))
+        return None, None, _Start((), 0, (), 0, finished=paths.read_summary())
     stored = _stored_placement(paths)
     if stored is not None and stored.n_ranks != world.size:
         raise RunDirError(
@@ -154,9 +169,8 @@ def _start_on_rank0(
     else:
         costs = None
         if not config.distributed.placement:
-            schedule = tau_schedule(config.transport, net.n_modules)
             costs = (
-                measured_costs(config, net, data, world.device, schedule)
+                measured_costs(config, net, data, world.device)
                 if config.distributed.balance == "time"
                 else parameter_costs(net)
             )
@@ -194,7 +208,7 @@ class _Pipeline:
             part.to(world.device)
         if config.train.compile:
             compile_units(net)
-        self.trainer = Trainer(config, net, data, world.device, tau_schedule(config.transport, net.n_modules))
+        self.trainer = Trainer(config, net, data, world.device)
         rank, last = world.rank, world.size - 1
 
         def link(peer: int) -> Link:
@@ -213,6 +227,8 @@ class _Pipeline:
             self.elapsed, lines = checkpoint["train_seconds"], checkpoint["metrics_lines"]
         prune(paths, rank, start.position or None)  # what a crash left beyond the common point
         self.log = MetricsLog(paths.metrics) if rank == 0 else None
+        board = rank == 0 and config.train.tensorboard
+        self.board = TensorBoardLog(paths.tensorboard, start.position) if board else None
         if self.log is not None:
             self.log.truncate(lines)
 
@@ -231,12 +247,14 @@ class _Pipeline:
                 gathered = self._gather(records, f"the metrics of epoch {item.epoch}")
                 self.elapsed += time.perf_counter() - t0
                 if self.log is not None:
-                    for split in ("train", "val"):
-                        for record in (r for part in gathered for r in part if r["split"] == split):
-                            self.log.write(record)
+                    ordered = [r for s in ("train", "val") for part in gathered for r in part if r["split"] == s]
+                    for record in ordered:
+                        self.log.write(record)
+                    if self.board is not None:
+                        self.board.write(index, ordered)
                 if (index + 1) % self.config.train.checkpoint_every == 0 or index + 1 == len(plan):
                     self._checkpoint(index + 1)
-                if gathered:
+                if gathered and gathered[-1][-1]["split"] == "val":
                     bar.set_postfix(epoch=item.epoch, val_acc=f"{gathered[-1][-1]['accuracy']:.3f}")
                 bar.update(1)
         finally:
@@ -247,32 +265,22 @@ class _Pipeline:
         """Train and validate this rank's modules for one epoch; their metric records (train, then val)."""
         trainer, stage, device = self.trainer, self.stage, self.world.device
         lrs = {k: trainer.opts[k].optimizer.param_groups[0]["lr"] for k in self.modules}
-        taus = {k: trainer.tau(k, item.epoch) for k in self.modules}
         reset_peak_memory(device)
         waited, start = stage.stats.wait_seconds, time.perf_counter()
-        train = stage.train_pass(item, trainer._batches(item) if self.world.rank == 0 else None)
-        for k, stats in train.items():
-            if not stats.finite:
-                raise NonFiniteLossError(
-                    f"Non-finite training loss ({stats.loss}) in module {k} at epoch {item.epoch}; "
-                    "training stopped and the last good checkpoint is kept."
-                )
-        for k in self.modules:
-            trainer.opts[k].scheduler.step()
+        train = stage.train_pass(item, trainer.train_batches(item) if self.world.rank == 0 else None)
         train_seconds = time.perf_counter() - start
         busy = train_seconds - (stage.stats.wait_seconds - waited)
         train_peak = peak_memory_bytes(device)
-        for k in self.modules:
-            trainer.opts[k].seconds.append(busy / len(self.modules))
-            trainer.opts[k].peaks.append(train_peak)
+        trainer.end_epoch(item, train, busy, train_peak)
 
-        reset_peak_memory(device)
-        start = time.perf_counter()
-        val = stage.eval_pass(self._split("val"), taus)
-        eval_seconds, eval_peak = time.perf_counter() - start, peak_memory_bytes(device)
-        records = [trainer._record(item, k, "train", train[k], taus[k], lrs[k], train_seconds, train_peak) for k in self.modules]
-        records += [trainer._record(item, k, "val", val[k], taus[k], lrs[k], eval_seconds, eval_peak) for k in self.modules]
-        return records
+        val, eval_seconds, eval_peak = {}, 0.0, 0
+        lrs_taus = {k: (lrs[k], trainer.tau(k, item.epoch)) for k in self.modules}
+        if trainer.validates(item):
+            reset_peak_memory(device)
+            start = time.perf_counter()
+            val = stage.eval_pass(self._split("val"), {k: tau for k, (_, tau) in lrs_taus.items()})
+            eval_seconds, eval_peak = time.perf_counter() - start, peak_memory_bytes(device)
+        return trainer.records(item, train, val, lrs_taus, (train_seconds, train_peak), (eval_seconds, eval_peak))
 
     def _split(self, name: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]] | None:
         """Rank 0: the batches of split ``name`` in order, on the device; other ranks: ``None``."""
@@ -335,6 +343,9 @@ class _Pipeline:
             write_json({"backend": world.backend, "ranks": [h["stage"] for h in gathered]}, self.paths.pipeline)
             summary = summarize(self.config, trainer, stats, self.elapsed, devices)
             write_json(summary.to_dict(), self.paths.summary)
+            if self.board is not None:
+                self.board.write_summary(summary.to_dict())
+                self.board.close()
         collective("the end of the run", dist.barrier, group=world.control)
         prune(self.paths, world.rank, None)
         return summary

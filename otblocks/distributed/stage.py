@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -124,16 +124,15 @@ class Stage:
         self.stats = StageStats()
         self._aborts: list[Outgoing] = []  # kept alive until the process ends
         self._pass_id = 0
-        self._replay_taus: dict[int, float] = {}
+        self._replay_epoch = 0
         self.parts = owned_parts(trainer.net, modules)
 
     # ----------------------------------------------------------------- passes
     def train_pass(self, item: WorkItem, batches: Iterable[Batch] | None) -> dict[int, EpochStats]:
         """One epoch of training of this stage's modules; ``batches`` on rank 0 only."""
         trainer = self.trainer
-        taus = {k: trainer.tau(k, item.epoch) for k in self.modules}
         accs = {k: Accumulator() for k in self.modules}
-        self._replay_taus = taus
+        self._replay_epoch = item.epoch
         for part in self.parts:
             part.train()
 
@@ -141,7 +140,7 @@ class Stage:
             if self.fault is not None:
                 self.fault.check(self.rank, item.epoch, index)
             for k in self.modules:
-                x = trainer.module_step(k, x, y, taus[k], accs[k])
+                x = trainer.module_step(k, x, y, item.epoch, accs[k])
             return x
 
         cpu = time.process_time()
@@ -152,7 +151,7 @@ class Stage:
     @torch.no_grad()
     def eval_pass(self, batches: Iterable[Batch] | None, taus: dict[int, float]) -> dict[int, EpochStats]:
         """Statistics of this stage's modules on one split, in eval mode; ``batches`` on rank 0 only."""
-        net, transport = self.trainer.net, self.trainer.config.transport
+        net, penalty = self.trainer.net, self.trainer.penalty
         accs = {k: Accumulator() for k in self.modules}
         for part in self.parts:
             part.eval()
@@ -161,7 +160,7 @@ class Stage:
             if 0 in self.modules:
                 h = net.stem(h)
             for k in self.modules:
-                h = evaluate_module(net, k, h, y, transport, taus[k], accs[k])
+                h = evaluate_module(net, k, h, y, penalty, taus[k], accs[k])
             return h
 
         self._pass(batches, step, train=False)
@@ -206,7 +205,7 @@ class Stage:
             if train:
                 self.buffer.add(x, y)
             if self.downstream is not None:
-                self._wait(box, lambda: sent - box.credits < self.max_in_flight, train)
+                self._wait(box, lambda sent=sent: sent - box.credits < self.max_in_flight, train)
                 while len(unacked) > sent - box.credits:  # credited: the next rank has received it
                     unacked.popleft().wait()
                 unacked.append(self.downstream.send(BATCH, self._pass_id, index, (out, y)))
@@ -258,5 +257,5 @@ class Stage:
         """One training step of every module of the stage on a stored batch; output discarded."""
         x, y = self.buffer.take()
         for k in self.modules:
-            x = self.trainer.module_step(k, x, y, self._replay_taus[k], Accumulator())
+            x = self.trainer.module_step(k, x, y, self._replay_epoch, Accumulator())
         self.stats.replay_steps += 1

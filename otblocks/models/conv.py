@@ -23,9 +23,10 @@ from torch import nn
 
 from ..config import ModelConfig
 from .conv_heads import conv_head
+from .cuts import module_bounds
 from .net import BlockModule, BlockwiseNet
 
-__all__ = ["BasicBlock", "PadShortcut", "build_conv_model", "block_layout"]
+__all__ = ["BasicBlock", "PadShortcut", "block_layout", "build_conv_model"]
 
 
 class PadShortcut(nn.Module):
@@ -74,7 +75,9 @@ class BasicBlock(nn.Module):
         elif shortcut == "pad":
             self.proj = PadShortcut(c_in, c_out, stride)
         else:
-            raise ValueError(f"The 'shortcut' parameter of `BasicBlock` must be one of {{'projection', 'pad'}}; got {shortcut!r}.")
+            raise ValueError(
+                f"The 'shortcut' parameter of `BasicBlock` must be one of {{'projection', 'pad'}}; got {shortcut!r}."
+            )
 
     @property
     def changes_shape(self) -> bool:
@@ -95,7 +98,7 @@ class BasicBlock(nn.Module):
 
 def block_layout(cfg: ModelConfig) -> list[tuple[int, int, int]]:
     """``(c_in, c_out, stride)`` of every block, from the stem and stage settings of ``cfg``."""
-    stages = list(zip(cfg.stage_blocks, cfg.stage_channels)) or [(cfg.depth, cfg.stem_channels)]
+    stages = list(zip(cfg.stage_blocks, cfg.stage_channels, strict=True)) or [(cfg.depth, cfg.stem_channels)]
     layout, c_in = [], cfg.stem_channels
     for i, (n_blocks, c_out) in enumerate(stages):
         for j in range(n_blocks):
@@ -106,8 +109,6 @@ def block_layout(cfg: ModelConfig) -> list[tuple[int, int, int]]:
 
 def build_conv_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> BlockwiseNet:
     """The conv ResNet of ``cfg`` for images of ``input_shape = (C, H, W)``, cut into modules."""
-    from . import module_bounds
-
     if len(input_shape) != 3:
         raise ValueError(
             f"The 'input_shape' parameter of `build_conv_model` must be (C, H, W); got {tuple(input_shape)}."

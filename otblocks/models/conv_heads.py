@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["conv_head", "AvgPoolTo"]
+__all__ = ["AvgPoolTo", "conv_head"]
 
 
 class AvgPoolTo(nn.Module):

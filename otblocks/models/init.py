@@ -20,7 +20,8 @@ def init_weights(net: nn.Module, scheme: str, gain: float = 1.0) -> None:
         return
     if scheme not in ("orthogonal", "kaiming"):
         raise ValueError(
-            f"The 'scheme' parameter of `init_weights` must be one of {{'default', 'orthogonal', 'kaiming'}}; got {scheme!r}."
+            "The 'scheme' parameter of `init_weights` must be one of {'default', 'orthogonal', 'kaiming'}; "
+            f"got {scheme!r}."
         )
     for layer in net.modules():
         if not isinstance(layer, (nn.Conv2d, nn.Linear)):

@@ -8,7 +8,7 @@ dimension-changing blocks. A module :math:`T_k` is a run of consecutive blocks; 
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -97,7 +97,7 @@ class BlockwiseNet(nn.Module):
         """Logits of every head, one forward pass."""
         x = self.stem(x)
         logits = []
-        for module, head in zip(self.block_modules, self.heads):
+        for module, head in zip(self.block_modules, self.heads, strict=True):
             x = module(x)
             logits.append(head(x))
         return logits

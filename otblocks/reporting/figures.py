@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -24,7 +24,7 @@ def plot_accuracy_by_depth(
     val: Sequence[float], test: Sequence[float], best_depth: int, *, label: str = "", ax: Axes | None = None
 ) -> tuple[Figure, Axes]:
     """Validation and test accuracy of every depth's head; the depth chosen on validation marked."""
-    fig, ax = _axes(ax)
+    fig, ax = _axes(ax, (6.5, 4.0))
     depth = np.arange(1, len(val) + 1)
     line = ax.plot(depth, test, marker="o", label=f"{label} test".strip())[0]
     ax.plot(depth, val, marker=".", linestyle="--", color=line.get_color(), alpha=0.7, label=f"{label} val".strip())

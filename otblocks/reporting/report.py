@@ -1,8 +1,8 @@
 """``RUN_DIR/report.md`` and ``RUN_DIR/report.html``: what was measured for each theorem claim.
 
-The report reads only files (``config.toml``, ``summary.json``, ``analysis/analysis.json``
-and the figures), so it never imports the analysis package. It states numbers, sample sizes
-and caveats; it does not stamp verdicts.
+The report reads only files (the configuration, the summary, the analysis record and the
+figures, through :class:`otblocks.rundir.RunPaths`), so it never imports the analysis
+package. It states numbers, sample sizes and caveats; it does not stamp verdicts.
 """
 
 from __future__ import annotations
@@ -11,11 +11,21 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunDirError
-from ..rundir import RunPaths, read_json
-from .document import Code, Document, Heading, Image, Para, Table
+from ..atomic import write_text_atomic
+from ..rundir import (
+    ACCURACY_BY_DEPTH,
+    COST_RATIO_BY_BLOCK,
+    DISPLACEMENT_BY_BLOCK,
+    HOLDER,
+    POINT_CLOUDS,
+    TRANSPORT_ARROWS,
+    RunFigure,
+    RunPaths,
+)
+from ..training import RunSummary
+from .document import Code, Details, Document, Heading, Image, Para, Table
 
-__all__ = ["write_report", "build_report"]
+__all__ = ["build_report", "write_report"]
 
 
 def _f(value: Any, digits: int = 4) -> str:
@@ -34,33 +44,30 @@ def _f(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _figure(doc: Document, figures: Path, name: str, caption: str) -> None:
-    if (figures / name).exists():
-        doc.add(Image(figures / name, caption))
+def _figure(doc: Document, paths: RunPaths, figure: RunFigure) -> None:
+    if paths.figure(figure).exists():
+        doc.add(Image(paths.figure(figure), figure.caption))
 
 
-def _accuracy(doc: Document, summary: dict[str, Any], figures: Path) -> None:
+def _accuracy(doc: Document, summary: dict[str, Any]) -> None:
     doc.add(Heading("Accuracy by depth"))
     doc.add(Para(
         f"Depth k uses modules 0..k-1 and head k-1. The best depth, **{summary['best_depth']}**, is chosen on the "
         f"validation split; its test accuracy is **{_f(summary['test_accuracy_at_best_depth'])}**. The test split "
         "is never used for a choice."
     ))
-    rows = [
-        [str(k + 1), _f(v), _f(t), _f(vl), _f(kin)]
-        for k, (v, t, vl, kin) in enumerate(zip(summary["val_accuracy_by_depth"], summary["test_accuracy_by_depth"],
-                                                summary["val_loss_by_depth"], summary["val_kinetic_by_depth"]))
-    ]
+    columns = zip(summary["val_accuracy_by_depth"], summary["test_accuracy_by_depth"], summary["val_loss_by_depth"],
+                  summary["val_transport_cost_by_depth"], strict=True)
+    rows = [[str(k + 1), _f(v), _f(t), _f(vl), _f(cost)] for k, (v, t, vl, cost) in enumerate(columns)]
     doc.add(Table(["depth", "val accuracy", "test accuracy", "val loss", "val transport cost of module"], rows))
-    _figure(doc, figures, "accuracy_by_depth.png", "Validation (dashed) and test accuracy of every depth; dotted line: best depth on validation.")
 
 
-def _claim_ot(doc: Document, a: dict[str, Any], figures: Path) -> None:
+def _claim_ot(doc: Document, a: dict[str, Any], paths: RunPaths) -> None:
     n = a["n"]
     doc.add(Heading("Claim 1: each block is an optimal transport map"))
     doc.add(Para(
-        "Theorem 1 of the paper: a minimiser of the Monge-form module problem is an OT map (quadratic cost) between its "
-        "input distribution and its output distribution, when the input distribution is absolutely continuous on a "
+        "Theorem 1 of the paper: a minimiser of the Monge-form module problem is an OT map (quadratic cost) between "
+        "its input distribution and its output distribution, when the input distribution is absolutely continuous on a "
         "compact domain, the classifier ranges over a compact set and the loss is continuous and non-negative. Trained "
         "blocks are approximate minimisers, so the check is how far each block is from the OT map on samples."
     ))
@@ -69,8 +76,8 @@ def _claim_ot(doc: Document, a: dict[str, Any], figures: Path) -> None:
         "(1/n) sum ||T(x_i) - x_i||^2; `W2^2` the cost of the exact optimal assignment between the input and output "
         "samples; their ratio is 1 exactly when the block's own pairing is an optimal coupling of the samples "
         "(identity optimal). `re-assigned` is the share of points the optimal assignment sends to another output; "
-        "`L2-UVP` the unexplained variance (%) of the block's outputs with respect to the OT assignment; `resolution` the "
-        "median displacement over the median nearest-neighbour distance of the inputs."
+        "`L2-UVP` the unexplained variance (%) of the block's outputs with respect to the OT assignment; `resolution` "
+        "the median displacement over the median nearest-neighbour distance of the inputs."
     ))
     rows = []
     for b in a["blocks"]:
@@ -94,21 +101,20 @@ def _claim_ot(doc: Document, a: dict[str, Any], figures: Path) -> None:
         "Jacobian is symmetric positive semi-definite). The plug-in W2 is biased **high** in high dimension. A ratio "
         "above 1 on the sample is evidence against optimality; a ratio of 1 is weaker evidence for it."
     ))
-    _figure(doc, figures, "transport_arrows.png", "Blue: the block's arrows x -> T(x); grey: exact-OT arrows; red circles: points the optimal assignment re-routes.")
-    _figure(doc, figures, "cost_ratio_by_block.png", "Cost ratio kinetic / W2^2 by block (1: optimal pairing on the sample).")
-    _figure(doc, figures, "displacement_by_block.png", "Kinetic cost and W2^2 by block (log scale).")
-    _figure(doc, figures, "point_clouds.png", "The sample at every depth, coloured by class.")
+    for figure in (TRANSPORT_ARROWS, COST_RATIO_BY_BLOCK, DISPLACEMENT_BY_BLOCK, POINT_CLOUDS):
+        _figure(doc, paths, figure)
 
 
-def _claim_regularity(doc: Document, a: dict[str, Any], figures: Path) -> None:
+def _claim_regularity(doc: Document, a: dict[str, Any], paths: RunPaths) -> None:
     doc.add(Heading("Claim 2: regularity and the stability bound"))
     doc.add(Para(
-        "OT maps between densities bounded away from 0 and infinity on nice domains are eta-Hölder (Figalli). If a block "
-        "is eps-close to its OT map, ||T(x) - T(y)|| <= 2 eps + C ||x - y||^eta. Here eta is fitted with eps = 0 (the "
-        "upper envelope of the pairs on log-log axes, over the scale range shown: below the sample spacing there are no "
-        "pairs, and any Lipschitz map is eta-Hölder for every eta <= 1 on a bounded set, so the exponent only means "
-        "something with its range). eps is the block's largest deviation from the exact OT assignment (`max_deviation`), "
-        "C = C(eta, eps) the smallest constant over the measured pairs, and `satisfied` the share of pairs meeting the bound."
+        "OT maps between densities bounded away from 0 and infinity on nice domains are eta-Hölder (Figalli). If a "
+        "block is eps-close to its OT map, ||T(x) - T(y)|| <= 2 eps + C ||x - y||^eta. Here eta is fitted with eps = 0 "
+        "(the upper envelope of the pairs on log-log axes, over the scale range shown: below the sample spacing there "
+        "are no pairs, and any Lipschitz map is eta-Hölder for every eta <= 1 on a bounded set, so the exponent only "
+        "means something with its range). eps is the block's largest deviation from the exact OT assignment "
+        "(`max_deviation`), C = C(eta, eps) the smallest constant over the measured pairs, and `satisfied` the share "
+        "of pairs meeting the bound."
     ))
     rows = []
     for b in a["blocks"]:
@@ -129,11 +135,11 @@ def _claim_regularity(doc: Document, a: dict[str, Any], figures: Path) -> None:
             f"{_f(c['constant'], 4)}, floor (accumulated eps, at r = 0) {_f(c['floor'], 4)}."
         ))
     doc.add(Para(
-        "Caveats. C is a sample maximum, biased low; the bootstrap interval of eta resamples points. With eps = 0 the bound "
-        "is the regularity of the block as a map; the stability bound uses the eps measured against the empirical OT "
-        "assignment, itself a sample estimate."
+        "Caveats. C is a sample maximum, biased low; the bootstrap interval of eta resamples points. With eps = 0 the "
+        "bound is the regularity of the block as a map; the stability bound uses the eps measured against the "
+        "empirical OT assignment, itself a sample estimate."
     ))
-    _figure(doc, figures, "holder.png", "Pairs of points: ||T(x) - T(y)|| against ||x - y||, the bound 2 eps + C r^eta and the fitted scale range.")
+    _figure(doc, paths, HOLDER)
 
 
 def _claim_movement(doc: Document, a: dict[str, Any]) -> None:
@@ -145,11 +151,10 @@ def _claim_movement(doc: Document, a: dict[str, Any]) -> None:
         "sum_k W2(rho_k, rho_{k+1}) bounds W2(rho_0, rho_K) from above. Z(rho_k) is estimated by the trained head's "
         f"cross-entropy on the {a['n']} points (an upper estimate of the minimum over heads)."
     ))
-    rows = [
-        [str(k + 1), _f(loss), _f(acc), _f(step), _f(tau)]
-        for k, (loss, acc, step, tau) in enumerate(zip(mm["loss_by_depth"], mm["accuracy_by_depth"], mm["step_w2"], mm["tau"]))
-    ]
-    doc.add(Table(["depth k", "head loss (Z estimate)", "head accuracy", "W2(rho_{k-1}, rho_k)", "tau of module"], rows))
+    columns = zip(mm["loss_by_depth"], mm["accuracy_by_depth"], mm["step_w2"], mm["tau"], strict=True)
+    rows = [[str(k + 1), _f(loss), _f(acc), _f(step), _f(tau)] for k, (loss, acc, step, tau) in enumerate(columns)]
+    headers = ["depth k", "head loss (Z estimate)", "head accuracy", "W2(rho_{k-1}, rho_k)", "tau of module"]
+    doc.add(Table(headers, rows))
     doc.add(Para(
         f"The loss increases {mm['loss_increases']} time(s) from one depth to the next. Path length "
         f"{_f(mm['path_length'])} against W2(rho_0, rho_K) = {_f(mm['w2_start_end'])} "
@@ -170,41 +175,119 @@ def _claim_stagnation(doc: Document, summary: dict[str, Any]) -> None:
     doc.add(Para(
         f"This run: test accuracy at the last depth {_f(test[-1])}, highest test accuracy {_f(test[peak])} at depth "
         f"{peak + 1}; validation accuracy at the last depth {_f(val[-1])}, best {_f(max(val))} at depth "
-        f"{summary['best_depth']}. Differences of a few tenths of a percent are within seed-to-seed variation unless an "
+        f"{summary['best_depth']}. Differences of a few tenths of a percent are within seed-to-seed variation unless "
+        f"an "
         "interval over seeds says otherwise."
     ))
 
 
+def _with_interval(value: Any, interval: Any, digits: int) -> str:
+    return _f(value, digits) + (f" [{_f(interval[0], digits)}, {_f(interval[1], digits)}]" if interval else "")
+
+
+def _answer_stagnation(summary: dict[str, Any]) -> str:
+    test, val = summary["test_accuracy_by_depth"], summary["val_accuracy_by_depth"]
+    peak = max(range(len(test)), key=lambda k: test[k])
+    best = summary["best_depth"]
+    text = (
+        f"**Accuracy by depth (claim 4).** Best depth **{best}** of {len(test)} (chosen on validation, "
+        f"{_f(val[best - 1])}); test accuracy there **{_f(summary['test_accuracy_at_best_depth'])}**, at the last "
+        f"depth {_f(test[-1])}, highest {_f(test[peak])} at depth {peak + 1}. One run, no interval: intervals over "
+        f"seeds "
+        "come from `otblocks compare` on runs that differ only in their seeds."
+    )
+    ratios = [r for r in summary.get("val_penalty_ratio_by_module", []) if isinstance(r, float) and math.isfinite(r)]
+    if ratios:
+        text += (f" The penalty pressed at most {_f(max(ratios), 3)} times the task loss at the end of a module "
+                 f"(median {_f(sorted(ratios)[len(ratios) // 2], 3)}).")
+    return text
+
+
+def _answer_ot(a: dict[str, Any]) -> str:
+    measured = [b for b in a["blocks"] if b.get("map_vs_ot")]
+    if not measured:
+        return "**Each block an OT map (claim 1).** No block could be compared with its OT map (see the notes below)."
+    optimal = [b for b in measured if b["map_vs_ot"]["identity_optimal"]]
+    worst = max(measured, key=lambda b: b["map_vs_ot"]["cost_ratio"])
+    coarse = [str(b["index"]) for b in measured if b["map_vs_ot"]["uninformative"]]
+    m = worst["map_vs_ot"]
+    text = (
+        f"**Each block an OT map (claim 1).** On n = {a['n']} points of the {a['split']} split, {len(optimal)} of "
+        f"{len(measured)} measured blocks pair their inputs and outputs optimally (cost ratio 1); the largest cost "
+        f"ratio, own cost / W2^2, is **{_with_interval(m['cost_ratio'], m.get('cost_ratio_ci'), 3)}** at block "
+        f"{worst['index']} (above 1: evidence against optimality)."
+    )
+    if coarse:
+        text += f" The sample is too coarse to tell for block(s) {', '.join(coarse)}; the Jacobian test stands in."
+    if not m.get("cost_ratio_ci"):
+        text += " No interval: one sample, and the Monge gap on a sample is biased low (details below)."
+    return text
+
+
+def _answer_regularity(a: dict[str, Any]) -> str:
+    fitted = [b for b in a["blocks"] if b.get("holder") and b.get("stability")]
+    if not fitted:
+        return "**Regularity (claim 2).** No block has a Hölder fit (see the notes below)."
+    low = min(fitted, key=lambda b: b["holder"]["eta"])
+    high = max(fitted, key=lambda b: b["holder"]["eta"])
+    satisfied = min(b["stability"]["fraction_satisfied"] for b in fitted)
+    text = (
+        f"**Regularity (claim 2).** The fitted Hölder exponent eta (95% bootstrap interval) ranges from "
+        f"**{_with_interval(low['holder']['eta'], low['holder'].get('eta_ci'), 3)}** (block {low['index']}) to "
+        f"{_with_interval(high['holder']['eta'], high['holder'].get('eta_ci'), 3)} (block {high['index']}); with eps = "
+        f"each block's largest deviation from its OT assignment, the stability bound holds for at least "
+        f"{100 * satisfied:.1f}% of the measured pairs of every block."
+    )
+    c = a.get("composed_bound")
+    if c:
+        text += f" Composed along the {len(c['eta'])} blocks: exponent prod eta_k = {_f(c['exponent'], 3)}."
+    return text
+
+
+def _answer_movement(a: dict[str, Any]) -> str:
+    mm = a["minimizing_movement"]
+    steps = len(mm["loss_by_depth"]) - 1
+    return (
+        f"**Minimizing movement (claim 3).** The heads' loss (the Z estimate) increases {mm['loss_increases']} time(s) "
+        f"in {steps} step(s) of depth; path length sum_k W2(rho_k, rho_k+1) = {_f(mm['path_length'], 4)} against "
+        f"W2(rho_0, rho_K) = {_f(mm['w2_start_end'], 4)} (`{a['method']}` W2; no interval: one sample)."
+    )
+
+
 def build_report(run_dir: str | Path) -> Document:
-    """The report of a finished run (its analysis sections only if ``otblocks analyze`` ran)."""
+    """The report of a finished run: the results first, then the details, the configuration last (collapsed).
+
+    The analysis sections appear only if ``otblocks analyze`` ran.
+    """
     paths = RunPaths(run_dir)
-    if not paths.summary.exists():
-        raise RunDirError(f"The run directory '{paths.root}' holds no finished run (no summary.json).")
-    summary = read_json(paths.summary)
-    analysis_file = paths.root / "analysis" / "analysis.json"
-    figures = paths.root / "analysis" / "figures"
+    summary = RunSummary.from_dict(paths.read_summary(), str(paths.summary)).to_dict()  # reads older versions too
+    a = paths.read_analysis()
     doc = Document(f"otblocks report: {paths.root.name}")
     doc.add(Para(f"Run directory `{paths.root}`; regime `{summary['regime']}`, {summary['n_modules']} modules, "
                  f"device `{summary['device']}`, {_f(summary['train_seconds'], 1)} s of training."))
-    doc.add(Heading("Configuration"), Code(paths.config.read_text(), "toml"))
-    _accuracy(doc, summary, figures)
-    if analysis_file.exists():
-        a = read_json(analysis_file)
-        _claim_ot(doc, a, figures)
-        _claim_regularity(doc, a, figures)
-        _claim_movement(doc, a)
+    doc.add(Heading("Results", anchor="results"), Para(_answer_stagnation(summary)))
+    if a is not None:
+        doc.add(Para(_answer_ot(a)), Para(_answer_regularity(a)), Para(_answer_movement(a)))
     else:
-        doc.add(Para("No OT analysis yet: run `otblocks analyze RUN_DIR` for the sections on claims 1-3."))
+        doc.add(Para("No OT analysis yet: run `otblocks analyze RUN_DIR` for claims 1-3."))
+    _figure(doc, paths, ACCURACY_BY_DEPTH)
+    _accuracy(doc, summary)
+    if a is not None:
+        _claim_ot(doc, a, paths)
+        _claim_regularity(doc, a, paths)
+        _claim_movement(doc, a)
     _claim_stagnation(doc, summary)
+    doc.add(Heading("Configuration", anchor="configuration"),
+            Details(f"The resolved configuration ({paths.config.name})", [Code(paths.config.read_text(), "toml")]))
     return doc
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``run_dir``; return their paths."""
-    root = Path(run_dir)
-    doc = build_report(root)
-    md, page = root / "report.md", root / "report.html"
-    md.write_text(doc.to_markdown(root))
-    page.write_text(doc.to_html())
+    paths = RunPaths(run_dir)
+    doc = build_report(paths.root)
+    md, page = paths.report_md, paths.report_html
+    write_text_atomic(md, doc.to_markdown(paths.root))
+    write_text_atomic(page, doc.to_html())
     return md, page
 

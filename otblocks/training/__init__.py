@@ -5,20 +5,22 @@ from .evaluate import evaluate_depths
 from .plan import WorkItem, make_plan
 from .run import TIMING_KEYS, RunSummary, resolve_device, train
 from .stats import EpochStats
-from .trainer import RECORD_TIMING_KEYS, Trainer, seed_for
+from .trainer import RECORD_KEYS, RECORD_TIMING_KEYS, Trainer, seed_for, upgrade_record
 
 __all__ = [
-    "train",
-    "RunSummary",
-    "TIMING_KEYS",
+    "RECORD_KEYS",
     "RECORD_TIMING_KEYS",
+    "TIMING_KEYS",
+    "EpochStats",
+    "RunSummary",
     "Trainer",
     "WorkItem",
-    "make_plan",
-    "EpochStats",
     "evaluate_depths",
+    "load_checkpoint",
+    "make_plan",
     "resolve_device",
     "save_atomic",
-    "load_checkpoint",
     "seed_for",
+    "train",
+    "upgrade_record",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["reset_peak_memory", "peak_memory_bytes"]
+__all__ = ["peak_memory_bytes", "reset_peak_memory"]
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")

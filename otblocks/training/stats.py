@@ -7,7 +7,17 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["EpochStats", "Accumulator"]
+__all__ = ["Accumulator", "EpochStats", "penalty_ratio"]
+
+
+def penalty_ratio(penalty: float, task_loss: float) -> float:
+    """``penalty / task_loss``: how hard the penalty pressed next to the task loss.
+
+    0 without penalty, ``inf`` for a positive penalty over a zero task loss.
+    """
+    if penalty == 0.0:
+        return 0.0
+    return penalty / task_loss if task_loss > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -19,13 +29,13 @@ class EpochStats:
     n : int
         Samples seen.
     loss : float
-        ``task_loss + transport``.
+        ``task_loss + penalty``.
     task_loss : float
         Cross-entropy of the module's head.
-    transport : float
-        The penalty :math:`c/(2\tau)` (0 when :math:`\tau = \infty`).
-    kinetic : float
-        The cost :math:`c` itself (see :mod:`otblocks.transport`), measured whatever :math:`\tau`.
+    penalty : float
+        The term :math:`c/(2\tau)` added to the loss (0 when :math:`\tau = \infty`).
+    transport_cost : float
+        The transport cost :math:`c` itself (see :mod:`otblocks.transport`), measured whatever :math:`\tau`.
     accuracy : float
         Fraction of correct predictions of the module's head.
     """
@@ -33,9 +43,14 @@ class EpochStats:
     n: int
     loss: float
     task_loss: float
-    transport: float
-    kinetic: float
+    penalty: float
+    transport_cost: float
     accuracy: float
+
+    @property
+    def penalty_ratio(self) -> float:
+        """:func:`penalty_ratio` of these means."""
+        return penalty_ratio(self.penalty, self.task_loss)
 
     @property
     def finite(self) -> bool:
@@ -58,12 +73,17 @@ class Accumulator:
         self._labels: list[torch.Tensor] = []
 
     def add(
-        self, task: torch.Tensor, transport: torch.Tensor | float, kinetic: torch.Tensor, logits: torch.Tensor, y: torch.Tensor
+        self,
+        task: torch.Tensor,
+        penalty: torch.Tensor | float,
+        cost: torch.Tensor,
+        logits: torch.Tensor,
+        y: torch.Tensor,
     ) -> None:
         """Record one batch: its mean task loss, mean penalty (a tensor, or a float such as
-        0.0 without penalty), mean cost :math:`c`, and the logits' predictions of ``y``."""
-        transport = transport.detach() if isinstance(transport, torch.Tensor) else float(transport)
-        self._values.append((task.detach(), transport, kinetic.detach()))
+        0.0 without penalty), mean transport cost :math:`c`, and the logits' predictions of ``y``."""
+        penalty = penalty.detach() if isinstance(penalty, torch.Tensor) else float(penalty)
+        self._values.append((task.detach(), penalty, cost.detach()))
         self._predictions.append(logits.detach().argmax(dim=1))
         self._labels.append(y)
         self._counts.append(y.shape[0])
@@ -73,9 +93,9 @@ class Accumulator:
         if not self._values:
             raise ValueError("No batch was accumulated: the split is empty.")
         counts = torch.tensor(self._counts, dtype=torch.float64)
-        task, transport, kinetic = (float((_column(c) * counts).sum()) / self.n for c in zip(*self._values))
+        task, penalty, cost = (float((_column(c) * counts).sum()) / self.n for c in zip(*self._values, strict=True))
         correct = int((torch.cat(self._predictions) == torch.cat(self._labels)).sum())
-        return EpochStats(self.n, task + transport, task, transport, kinetic, correct / self.n)
+        return EpochStats(self.n, task + penalty, task, penalty, cost, correct / self.n)
 
 
 def _column(values: tuple[torch.Tensor | float, ...]) -> torch.Tensor:
@@ -83,5 +103,7 @@ def _column(values: tuple[torch.Tensor | float, ...]) -> torch.Tensor:
     if all(isinstance(v, float) for v in values):
         return torch.tensor(values, dtype=torch.float64)
     device = next(v.device for v in values if isinstance(v, torch.Tensor))
-    stacked = torch.stack([v.reshape(()).float() if isinstance(v, torch.Tensor) else torch.tensor(v, device=device) for v in values])
+    stacked = torch.stack(
+        [v.reshape(()).float() if isinstance(v, torch.Tensor) else torch.tensor(v, device=device) for v in values]
+    )
     return stacked.double().cpu()

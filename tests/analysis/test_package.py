@@ -15,6 +15,7 @@ PUBLIC = {
     "wasserstein", "WassersteinResult", "map_vs_ot", "MapComparison", "jacobian_asymmetry",
     "JacobianAsymmetry", "holder_fit", "HolderFit", "compose_bounds", "ComposedBound",
     "collect_blocks", "BlockSample", "gaussian", "SolverError", "MemoryBudgetError",
+    "HolderProfile", "sample_size_series", "SampleSizeSeries", "Certificate",
 }
 
 
@@ -51,11 +52,11 @@ def test_results_are_frozen_dataclasses_with_plain_dicts():
         analysis.map_vs_ot(x, 2 * x),
         analysis.holder_fit(x, 2 * x, n_bootstrap=3),
         analysis.jacobian_asymmetry(lambda h: 2 * h, x, n_probes=2),
-        analysis.compose_bounds([analysis.holder_fit(x, 2 * x, n_bootstrap=0)]),
+        analysis.compose_bounds([analysis.holder_fit(x, 2 * x, eta=1.0, n_bootstrap=0)]),
     ]
     for res in results:
         assert res.__dataclass_params__.frozen
         d = res.to_dict()
         assert json.loads(json.dumps(d, allow_nan=False)) == d
         for value in d.values():
-            assert value is None or isinstance(value, (bool, int, float, str, list))
+            assert value is None or isinstance(value, (bool, int, float, str, list, dict))

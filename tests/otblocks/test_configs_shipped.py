@@ -23,3 +23,11 @@ def test_toy_config_trains(path, tmp_path):
     shrunk = load_config(path, [f"train.epochs={epochs}", "data.n_train=100", "data.n_val=50", "data.n_test=50"])
     summary = train(shrunk, tmp_path / path.stem, quiet=True)
     assert len(summary.val_accuracy_by_depth) == config.n_modules
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_one_tau_convention_or_the_conversion_stated(path):
+    # the per-sample convention everywhere; a config in the authors' element-mean convention
+    # must say how its tau converts (tau_sample = D * tau_element) in its comment
+    if load_config(path).transport.normalization != "sample":
+        assert "tau_sample = D * tau_element" in path.read_text()

@@ -20,7 +20,6 @@ from otblocks.data import DataBundle
 from otblocks.models import BlockModule
 from otblocks.models.conv import BasicBlock, PadShortcut, block_layout
 from otblocks.models.conv_heads import AvgPoolTo
-from otblocks.schedules import tau_schedule
 from otblocks.training import Trainer, WorkItem
 from otblocks.transport import transport_cost
 
@@ -183,11 +182,11 @@ def test_model_kind_must_fit_the_data():
 def _synthetic_trainer(*overrides: str, n: int = 64, augmented: bool = False) -> Trainer:
     config = resnet_config("train.epochs=1", "train.regime=sequential", "transport.tau=1.0", *overrides)
     g = torch.Generator().manual_seed(0)
-    split = lambda m: TensorDataset(torch.randn(m, 3, 8, 8, generator=g), torch.randint(0, 10, (m,), generator=g))  # noqa: E731
+    split = lambda m: TensorDataset(torch.randn(m, 3, 8, 8, generator=g), torch.randint(0, 10, (m,), generator=g))
     data = DataBundle(split(n), split(32), split(32), 10, (3, 8, 8), augmented)
     torch.manual_seed(0)
     net = build_model(config.model, data.input_shape, data.n_classes)
-    return Trainer(config, net, data, torch.device("cpu"), tau_schedule(config.transport, net.n_modules))
+    return Trainer(config, net, data, torch.device("cpu"))
 
 
 def test_frozen_modules_keep_eval_mode_and_batchnorm_statistics():
@@ -215,8 +214,9 @@ def _count_frozen_passes(trainer: Trainer) -> list[int]:
     calls = []
     original = trainer.net.module_input
 
-    def spy(x, k):
-        calls.append(len(x))
+    def spy(x, k):  # passes for training only (validation runs with every module in eval mode)
+        if any(m.training for m in trainer.net.block_modules):
+            calls.append(len(x))
         return original(x, k)
 
     trainer.net.module_input = spy
@@ -284,7 +284,7 @@ def test_resume_of_a_cached_conv_run_equals_the_uninterrupted_run(tmp_path):
     with pytest.raises(Stop):
         train(config, tmp_path / "cut", quiet=True, callbacks=[stop])
     resumed = train(config, tmp_path / "cut", resume=True, quiet=True)
-    drop = lambda d: {k: v for k, v in d.items() if k not in TIMING_KEYS}  # noqa: E731
+    drop = lambda d: {k: v for k, v in d.items() if k not in TIMING_KEYS}
     assert drop(resumed.to_dict()) == drop(reference.to_dict())
-    lines = lambda p: [{k: v for k, v in json.loads(s).items() if k not in RECORD_TIMING_KEYS} for s in p.read_text().splitlines()]  # noqa: E731
+    lines = lambda p: [{k: v for k, v in json.loads(s).items() if k not in RECORD_TIMING_KEYS} for s in p.read_text().splitlines()]
     assert lines(tmp_path / "cut" / "metrics.jsonl") == lines(tmp_path / "ref" / "metrics.jsonl")

@@ -42,13 +42,12 @@ def test_mixed_precision_trains(tmp_path, amp):
 def test_fp16_uses_a_grad_scaler_per_module():
     from otblocks.data import build_data
     from otblocks.models import build_model
-    from otblocks.schedules import tau_schedule
     from otblocks.training import Trainer
 
     config = cuda_config("train.amp=fp16")
     data = build_data(config.data)
     net = build_model(config.model, data.input_shape, data.n_classes).cuda()
-    trainer = Trainer(config, net, data, torch.device("cuda"), tau_schedule(config.transport, net.n_modules))
+    trainer = Trainer(config, net, data, torch.device("cuda"))
     assert all(o.scaler is not None for o in trainer.opts) and len(trainer.opts) == 4
 
 

@@ -32,11 +32,10 @@ from otblocks import ConfigError, RunDirError, load_config, load_run, train
 from otblocks.cli import main
 from otblocks.data import build_data
 from otblocks.distributed import FAULT_ENV, Fault, balanced_placement, choose_placement, measured_costs, parameter_costs
-from otblocks.models import build_model
-from otblocks.schedules import tau_schedule
 from otblocks.distributed.checkpoint import common_position, prune
 from otblocks.distributed.comm import HEADER_SLOTS, decode_header, encode_header
 from otblocks.distributed.replay import ReplayBuffer
+from otblocks.models import build_model
 from otblocks.rundir import RunPaths, read_json
 from otblocks.training import RECORD_TIMING_KEYS, TIMING_KEYS
 
@@ -207,7 +206,7 @@ def test_module_costs_by_parameters_and_by_measured_time(make_config):
     assert parameter_costs(net) == [block + head, 2 * block + head]
     before = {name: t.clone() for name, t in net.state_dict().items()}
     rng = torch.get_rng_state()
-    seconds = measured_costs(config, net, data, torch.device("cpu"), tau_schedule(config.transport, net.n_modules))
+    seconds = measured_costs(config, net, data, torch.device("cpu"))
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
     # the probe steps a copy: the network and the global random state are untouched
     assert all(torch.equal(net.state_dict()[name], t) for name, t in before.items())
@@ -406,6 +405,35 @@ def test_resume_after_a_failure_finishes_the_run(toy, tmp_path):
     ranks, _ = launch(2, _argv(config, out, resume=True), tmp_path)  # finished: nothing more happens
     assert [r.status for r in ranks] == [0, 0]
     assert (out / "metrics.jsonl").read_text() == lines and read_json(out / "summary.json") == summary
+
+
+def test_the_multipliers_survive_a_failure_and_match_the_single_process_run(toy, tmp_path):
+    # each rank checkpoints its modules' lambda_k; the resumed pipeline equals one process
+    config, _ = toy
+    sets = ["transport.schedule=multiplier", "transport.multiplier_step=0.5", "transport.multiplier_period=3"]
+    reference = tmp_path / "reference"
+    train(load_config(config, sets), reference, quiet=True)
+    out = tmp_path / "run"
+    ranks, _ = launch(2, _argv(config, out, *sets), tmp_path, env={FAULT_ENV: "1:2:3:raise"})
+    assert [r.status for r in ranks] == [1, 1]
+    ranks, _ = launch(2, _argv(config, out, *sets, resume=True), tmp_path)
+    assert [r.status for r in ranks] == [0, 0], [r.stderr for r in ranks]
+    assert_same_run(out, reference)
+    assert read_json(out / "summary.json")["taus"] != [0.5] * 4  # the multipliers moved
+
+
+def test_rank_0_writes_the_tensorboard_scalars(toy, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config, _ = toy
+    out = tmp_path / "run"
+    ranks, _ = launch(2, _argv(config, out, "train.tensorboard=true"), tmp_path)
+    assert [r.status for r in ranks] == [0, 0], [r.stderr for r in ranks]
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
+    want = [r["accuracy"] for r in _records(out / "metrics.jsonl") if r["split"] == "val" and r["module"] == 3]
+    got = [e.value for e in events.Scalars("accuracy/val/module_3")]
+    assert got == pytest.approx(want, rel=1e-6)  # every epoch, from the module on rank 1
 
 
 def test_the_torchrun_launch_line_with_a_failing_rank(toy, tmp_path):

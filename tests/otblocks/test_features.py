@@ -12,7 +12,8 @@ import torch
 
 from otblocks import RunDirError, build_model, load_config, load_run, train
 from otblocks.cli import main
-from otblocks.features import collect_features, compute_features, read_features, write_run_features
+from otblocks.features import read_features, write_run_features
+from otblocks.walk import collect_features, compute_features, eval_mode, sample_points
 
 pytest.importorskip("sklearn")
 
@@ -89,7 +90,10 @@ def test_random_projection_is_shared_by_equal_dimensions_and_keeps_distances():
     # block 0's output is block 1's input: one array, one matrix for d = 512
     assert features.block(0)[1] is features.block(1)[0]
     i, j = torch.triu_indices(200, 200, offset=1)
-    squared = lambda t: (t[i] - t[j]).pow(2).sum(1)  # noqa: E731
+
+    def squared(t):
+        return (t[i] - t[j]).pow(2).sum(1)
+
     ratio = squared(features.boundaries[1]) / squared(full.boundaries[1])
     # JL with D = 128: each ratio of squared distances is chi2_128 / 128, mean 1 and std 0.125;
     # over 19,900 (dependent) pairs the sample mean is within 0.02 of 1 and the std within 0.02
@@ -100,8 +104,10 @@ def test_collect_features_yields_every_block_with_either_reference(run_dir):
     run = load_run(run_dir)
     x, y = run.data.val.tensors[0][:12], run.data.val.tensors[1][:12]
     pairs = list(collect_features(run.net, (x, y)))
-    assert [(tuple(a.shape[1:]), tuple(b.shape[1:])) for a, b in pairs] == [((4, 8, 8), (4, 8, 8)), ((4, 8, 8), (8, 4, 4)), ((8, 4, 4), (8, 4, 4))]
-    shortcut_pairs = list(collect_features(run.net, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=5), reference="shortcut"))
+    shapes = [(tuple(a.shape[1:]), tuple(b.shape[1:])) for a, b in pairs]
+    assert shapes == [((4, 8, 8), (4, 8, 8)), ((4, 8, 8), (8, 4, 4)), ((8, 4, 4), (8, 4, 4))]
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=5)
+    shortcut_pairs = list(collect_features(run.net, loader, reference="shortcut"))
     assert all(a.shape == b.shape for a, b in shortcut_pairs)
     residual = run.net.blocks()[1].residual(pairs[1][0])
     torch.testing.assert_close(shortcut_pairs[1][1] - shortcut_pairs[1][0], residual.detach(), atol=1e-5, rtol=1e-5)
@@ -121,3 +127,24 @@ def test_bad_requests_fail_with_one_line(run_dir, tmp_path, capsys):
     assert "The 'n' parameter of `write_run_features` must be an int in [1, " in capsys.readouterr().err
     with pytest.raises(RunDirError, match="does not exist"):
         write_run_features(tmp_path / "missing")
+
+
+def test_the_sampler_draws_distinct_points_in_the_split_order_and_repeats_with_its_seed(run_dir):
+    dataset = load_run(run_dir).data.val
+    indices, x, _ = sample_points(dataset, 20, seed=5)
+    assert len(set(indices.tolist())) == 20 and np.all(np.diff(indices) > 0) and indices.max() < len(dataset)
+    torch.testing.assert_close(x, dataset.tensors[0][torch.from_numpy(indices)])
+    np.testing.assert_array_equal(sample_points(dataset, 20, seed=5)[0], indices)
+    assert not np.array_equal(sample_points(dataset, 20, seed=6)[0], indices)
+    with pytest.raises(ValueError, match=r"The 'n' parameter of `sample_points` must be an int in \[1, "):
+        sample_points(dataset, len(dataset) + 1, seed=0)
+
+
+def test_eval_mode_restores_every_module_s_own_mode(run_dir):
+    net = load_run(run_dir).net
+    net.train()
+    net.heads[0].eval()  # a mixed state, as the trainer leaves it between modules
+    before = [m.training for m in net.modules()]
+    with eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert [m.training for m in net.modules()] == before

@@ -19,8 +19,8 @@ from torch.utils.data import TensorDataset
 from torchvision import datasets
 
 from otblocks import ConfigError, DataNotFoundError, build_model, load_config, train
-from otblocks.config import IMAGE_DATASETS
 from otblocks.cli import main
+from otblocks.config import IMAGE_DATASETS
 from otblocks.data import build_data
 from otblocks.data.augment import AugmentedImages
 from otblocks.data.images import SPECS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -29,7 +30,19 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("regime, extra", [("sequential", []), ("multilap", ["train.laps=2", "train.epochs=4"]), ("parallel", ["train.epochs=8"])])
+MULTIPLIER = ["transport.schedule=multiplier", "transport.multiplier_step=0.5", "transport.multiplier_period=3"]
+
+
+@pytest.mark.parametrize(
+    "regime, extra",
+    [
+        ("sequential", []),
+        ("multilap", ["train.laps=2", "train.epochs=4"]),
+        ("parallel", ["train.epochs=8"]),
+        ("sequential", MULTIPLIER),  # the multipliers lambda_k are part of the checkpoint
+        ("parallel", ["train.epochs=8", *MULTIPLIER]),
+    ],
+)
 def test_resume_after_interruption_equals_uninterrupted(make_config, tmp_path, regime, extra):
     config = make_config(f"train.regime={regime}", "transport.tau=0.5", *extra)
     reference = train(config, tmp_path / "ref", quiet=True)
@@ -73,7 +86,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(make_config, tmp_path):
         digests.append(hashlib.sha256((tmp_path / "r" / "checkpoints" / "last.pt").read_bytes()).hexdigest())
 
     # module 1's tau is so small that 1/(2 tau) * cost overflows float32: the loss is inf
-    schedule = lambda k, epoch: 1e-45 if k == 1 else 1.0  # noqa: E731
+    schedule = lambda k, epoch: 1e-45 if k == 1 else 1.0
     with pytest.raises(NonFiniteLossError, match="module 1 at epoch 0; training stopped and the last good checkpoint is kept"):
         train(make_config(), tmp_path / "r", quiet=True, tau=schedule, callbacks=[remember])
     assert len(digests) == 3  # module 0's three epochs
@@ -110,3 +123,30 @@ def test_sigkill_mid_training_then_resume_matches(tmp_path):
     cut = read_json(tmp_path / "cut" / "summary.json")
     assert _without_timing(cut) == _without_timing(ref)
     assert _metrics(tmp_path / "cut" / "metrics.jsonl") == _metrics(tmp_path / "ref" / "metrics.jsonl")
+
+
+def test_summary_of_version_0_1_is_read_with_the_new_names(make_config, tmp_path):
+    # otblocks 0.1 wrote the transport cost as val_kinetic_by_depth and no penalty ratio
+    from otblocks.training import RunSummary
+
+    summary = train(make_config("train.epochs=1"), tmp_path / "r", quiet=True).to_dict()
+    old = dict(summary)
+    old["val_kinetic_by_depth"] = old.pop("val_transport_cost_by_depth")
+    del old["val_penalty_ratio_by_module"]
+    read = RunSummary.from_dict(old)
+    assert read.val_transport_cost_by_depth == summary["val_transport_cost_by_depth"]
+    assert len(read.val_penalty_ratio_by_module) == 4 and all(math.isnan(v) for v in read.val_penalty_ratio_by_module)
+    del old["best_depth"]
+    with pytest.raises(RunDirError, match="lacks best_depth: it was not written by this version of otblocks; re-run"):
+        RunSummary.from_dict(old)
+
+
+def test_metric_records_of_version_0_1_are_read_with_the_new_names():
+    from otblocks.training import RECORD_KEYS, upgrade_record
+
+    old = {"regime": "sequential", "lap": 0, "module": 1, "epoch": 2, "split": "train", "loss": 0.75,
+           "task_loss": 0.5, "transport": 0.25, "kinetic": 0.125, "accuracy": 0.9, "n": 200, "tau": 0.25,
+           "lr": 0.01, "seconds": 1.0, "peak_memory_bytes": 0}
+    new = upgrade_record(old)
+    assert sorted(new) == sorted(RECORD_KEYS)
+    assert (new["penalty"], new["transport_cost"], new["penalty_ratio"]) == (0.25, 0.125, 0.5)

@@ -14,6 +14,8 @@ from otblocks.reporting import compare_runs, t_interval
 from otblocks.rundir import write_json
 from otblocks.sweep import expand_grid, run_sweep
 
+TINY_SWEEP = "[data]\nn_train = 100\nn_val = 50\nn_test = 50\n[model]\ndepth = 2\nhidden = 8\n[train]\nepochs = 1\n"
+
 
 @pytest.mark.parametrize("values", [[0.9, 0.92, 0.95], [0.5, 0.7], [1.0, 2.0, 4.0, 8.0, 16.0]])
 @pytest.mark.parametrize("confidence", [0.9, 0.95])
@@ -42,9 +44,13 @@ def test_grid_expansion():
     assert runs[0].overrides == ("transport.tau=0.1", "transport.taus=[1,2]", "train.seed=0")
 
 
-def _fake_run(path, tau, seed, test):
+def _fake_run(path, tau, seed, test, *, regime="sequential", data_seed=0, finished=True):
     path.mkdir(parents=True)
-    (path / "config.toml").write_text(f"[transport]\ntau = {tau}\n[train]\nseed = {seed}\n")
+    (path / "config.toml").write_text(
+        f"[data]\nseed = {data_seed}\n[transport]\ntau = {tau}\n[train]\nseed = {seed}\nregime = '{regime}'\n"
+    )
+    if not finished:
+        return
     write_json(
         {"val_accuracy_by_depth": test, "test_accuracy_by_depth": test, "test_accuracy_at_best_depth": max(test)},
         path / "summary.json",
@@ -72,7 +78,9 @@ def test_compare_cli_writes_tables_and_plots(tmp_path):
     for seed in range(2):
         _fake_run(tmp_path / "runs" / f"s{seed}", 1.0, seed, [0.5, 0.6])
     assert main(["compare", str(tmp_path / "runs"), "--out", str(tmp_path / "cmp"), "--quiet"]) == 0
-    for name in ("comparison.md", "comparison.csv", "comparison.json", "accuracy_by_depth_test.png", "accuracy_by_depth_val.png"):
+    written = ("comparison.md", "comparison.csv", "comparison.json")
+    written += ("accuracy_by_depth_test.png", "accuracy_by_depth_val.png")
+    for name in written:
         assert (tmp_path / "cmp" / name).stat().st_size > 0
 
 
@@ -90,7 +98,7 @@ def test_compare_rejects_missing_and_unfinished(tmp_path, capsys):
 
 def test_sweep_skips_finished_runs(tmp_path, make_config):
     config = tmp_path / "c.toml"
-    config.write_text('[data]\nn_train = 100\nn_val = 50\nn_test = 50\n[model]\ndepth = 2\nhidden = 8\n[train]\nepochs = 1\n')
+    config.write_text(TINY_SWEEP)
     logs = []
     run_sweep(config, tmp_path / "sw", ["transport.tau=0.5,inf"], [0], quiet=True, log=logs.append)
     assert [line.split(": ")[1] for line in logs] == ["training", "training"]
@@ -109,3 +117,108 @@ def test_sweep_validates_every_point_first(tmp_path):
     with pytest.raises(ConfigError, match="transport.tau"):
         run_sweep(config, tmp_path / "sw", ["transport.tau=1,-1"], [0], quiet=True)
     assert not (tmp_path / "sw").exists()
+
+
+def test_grid_with_data_seeds_names_both_seeds():
+    runs = expand_grid(["transport.tau=0.5,inf"], [0, 1], data_seeds=[3, 4])
+    assert len(runs) == 8
+    assert runs[0].name == "tau=0.5_data.seed=3_train.seed=0"
+    assert runs[0].overrides == ("transport.tau=0.5", "data.seed=3", "train.seed=0")
+    # one seed, one data seed: both still in the name, so the directories of a later, larger sweep match
+    assert expand_grid([], [0], data_seeds=[7])[0].name == "data.seed=7_train.seed=0"
+    assert expand_grid([], [2])[0].name == "seed=2"
+
+
+def test_grid_refuses_seeds_in_set_and_negative_seeds():
+    from otblocks import ConfigError
+
+    with pytest.raises(ConfigError, match="--data-seeds, not --set"):
+        expand_grid(["data.seed=1,2"], [0])
+    with pytest.raises(ConfigError, match="'--seeds' option must list integers >= 0"):
+        expand_grid([], [-1])
+
+
+def test_compare_partial_sweep_counts_pending(tmp_path):
+    _fake_run(tmp_path / "a0", 0.5, 0, [0.8, 0.9])
+    _fake_run(tmp_path / "a1", 0.5, 1, [0.7, 0.9])
+    _fake_run(tmp_path / "a2", 0.5, 2, [0.7, 0.9], finished=False)
+    comparison = compare_runs([tmp_path])
+    assert comparison.pending == [str(tmp_path / "a2")]
+    assert comparison.groups[0].test_accuracy[0].n == 2
+    assert "1 run pending" in comparison.to_markdown()
+    # nothing varies: the group is named by the keys a study varies, not "all runs"
+    assert comparison.groups[0].label == "train.regime=sequential, transport.tau=0.5"
+
+
+def test_compare_paired_difference_by_seed(tmp_path):
+    # accuracies at the best depth: tau=0.5 beats tau=inf by 0.10, 0.20, 0.30 on seeds 0, 1, 2,
+    # while the seeds themselves spread the accuracies over 0.5 .. 0.9 (an unpaired interval is wide)
+    base = [0.5, 0.7, 0.6]
+    for seed, (b, d) in enumerate(zip(base, [0.1, 0.2, 0.3], strict=True)):
+        _fake_run(tmp_path / f"inf{seed}", "inf", seed, [b])
+        _fake_run(tmp_path / f"t{seed}", 0.5, seed, [b + d])
+    _fake_run(tmp_path / "t9", 0.5, 9, [0.99])  # no tau=inf partner: not paired
+    comparison = compare_runs([tmp_path])
+    (pair,) = comparison.paired
+    assert pair.group == "transport.tau=0.5" and pair.reference == "transport.tau=inf"
+    assert pair.seeds == [(0, 0), (1, 0), (2, 0)]
+    # differences 0.1, 0.2, 0.3: mean 0.2, s = 0.1, half-width t_{0.975, 2} * 0.1 / sqrt(3)
+    assert pair.difference.mean == pytest.approx(0.2, abs=1e-12)
+    assert pair.difference.half_width == pytest.approx(4.302652729749462 * 0.1 / math.sqrt(3), rel=1e-9)
+    assert "Paired by seed" in comparison.to_markdown()
+    assert comparison.to_dict()["paired"][0]["difference"]["n"] == 3
+
+
+def test_compare_pairs_by_data_seed_too(tmp_path):
+    for data_seed, d in ((0, 0.1), (1, -0.1)):
+        _fake_run(tmp_path / f"inf{data_seed}", "inf", 0, [0.5], data_seed=data_seed)
+        _fake_run(tmp_path / f"t{data_seed}", 0.5, 0, [0.5 + d], data_seed=data_seed)
+    (pair,) = compare_runs([tmp_path]).paired
+    assert pair.seeds == [(0, 0), (0, 1)] and pair.difference.mean == pytest.approx(0.0, abs=1e-12)
+
+
+def test_compare_e2e_is_a_baseline_row(tmp_path):
+    for seed in range(2):
+        _fake_run(tmp_path / f"s{seed}", "inf", seed, [0.6, 0.7])
+        _fake_run(tmp_path / f"e{seed}", "inf", seed, [0.1, 0.9], regime="e2e")
+    comparison = compare_runs([tmp_path])
+    table = comparison.to_markdown()
+    header = next(line for line in table.splitlines() if line.startswith("| depth"))
+    assert "e2e" not in header  # the block-wise groups are the columns
+    row = next(line for line in table.splitlines() if line.startswith("| e2e baseline"))
+    assert "0.9000" in row  # e2e at full depth
+
+
+def test_compare_rejects_bad_confidence_and_broken_summary(tmp_path):
+    from otblocks import ConfigError
+    from otblocks.errors import BrokenFileError
+
+    _fake_run(tmp_path / "a", 0.5, 0, [0.8])
+    for confidence in (1.5, math.nan, 0):
+        with pytest.raises(ConfigError, match="'confidence' parameter"):
+            compare_runs([tmp_path], confidence)
+    (tmp_path / "a" / "summary.json").write_text("{not json")
+    with pytest.raises(BrokenFileError, match="summary.json"):
+        compare_runs([tmp_path])
+    (tmp_path / "a" / "summary.json").write_text('{"test_accuracy_by_depth": [0.5]}')
+    with pytest.raises(BrokenFileError, match="lacks the field 'val_accuracy_by_depth'"):
+        compare_runs([tmp_path])
+
+
+@pytest.mark.slow
+def test_parallel_sweep_gives_the_serial_numbers(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(TINY_SWEEP)
+    serial = run_sweep(config, tmp_path / "s1", ["transport.tau=0.5,inf"], [0, 1], quiet=True, log=lambda _: None)
+    logs = []
+    grid = ["transport.tau=0.5,inf"]
+    parallel = run_sweep(config, tmp_path / "s2", grid, [0, 1], jobs=2, quiet=True, log=logs.append)
+    assert list(parallel) == list(serial)
+    for name in serial:
+        # one thread per job against the default threads: only the order of float32 sums differs
+        np.testing.assert_allclose(parallel[name].val_loss_by_depth, serial[name].val_loss_by_depth, rtol=1e-4)
+        assert parallel[name].test_accuracy_by_depth == pytest.approx(serial[name].test_accuracy_by_depth, abs=0.02)
+    assert sum("finished (test accuracy" in line for line in logs) == 4
+    again = []
+    run_sweep(config, tmp_path / "s2", ["transport.tau=0.5,inf"], [0, 1], jobs=2, quiet=True, log=again.append)
+    assert all(line.endswith("finished, skipped") for line in again)

@@ -9,7 +9,7 @@ import torch
 
 from otblocks import load_config, tau_schedule
 from otblocks.models import BlockModule, MLPBlock
-from otblocks.transport import penalty_weight, transport_cost
+from otblocks.transport import Penalty, penalty_weight, transport_cost
 
 
 def _module(width=3, n_blocks=2, seed=0):
@@ -53,7 +53,7 @@ def test_cost_gradient_is_that_of_the_sum_of_squares():
     torch.manual_seed(0)
     g = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     for normalization in ("sample", "element"):
-        assert torch.autograd.gradcheck(lambda r: transport_cost(r, r, [r], "kinetic", normalization), (g,))
+        assert torch.autograd.gradcheck(lambda r, n=normalization: transport_cost(r, r, [r], "kinetic", n), (g,))
     r = torch.randn(2, 3, 4, 4).to(memory_format=torch.channels_last).requires_grad_()
     transport_cost(r, r, [r], "kinetic", "sample").backward()
     torch.testing.assert_close(r.grad, 2 * r.detach() / 2)
@@ -86,3 +86,87 @@ def test_schedules():
     assert [varying(k, 3) for k in range(5)] == [1.0, 1.0, 2.0, 2.0, 2.0]
     listed = load_config(None, ["model.depth=3", "transport.schedule=list", "transport.taus=[1, 2, inf]"])
     assert [tau_schedule(listed.transport, 3)(k, 0) for k in range(3)] == [1.0, 2.0, math.inf]
+
+
+def test_multiplier_matches_hand_computation():
+    # lambda_0 = tau = 1; h = 0.5, s = 2: lambda += 0.5 * (task loss of every 2nd step)
+    config = load_config(None, ["transport.tau=1", "transport.schedule=multiplier", "transport.multiplier_step=0.5",
+                                "transport.multiplier_period=2", "model.depth=2"])
+    penalty = Penalty.from_config(config.transport, 2)
+    seen = []
+    for loss in (1.0, 2.0, 3.0, 4.0, 5.0):
+        penalty.observe(0, torch.tensor(loss))
+        seen.append(penalty.tau(0, 99))
+    assert seen == [1.0, 2.0, 2.0, 4.0, 4.0]  # 1 + 0.5*2 = 2 after step 2; 2 + 0.5*4 = 4 after step 4
+    assert penalty.tau(1, 0) == 1.0  # module 1 untouched
+    x = torch.ones(4, 3)  # cost c = ||1||^2 = 3 per sample (sample normalization)
+    cost, term = penalty.evaluate(x, 2 * x, [x], penalty.tau(0, 0))
+    assert (cost.item(), term.item()) == (3.0, 3.0 / (2 * 4.0))
+    state = penalty.state_dict()
+    fresh = Penalty.from_config(config.transport, 2)
+    fresh.load_state_dict(state)
+    fresh.observe(0, torch.tensor(6.0))  # step 6: 4 + 0.5*6 = 7, so the step count was restored too
+    assert fresh.tau(0, 0) == 7.0
+
+
+def test_multiplier_in_the_trainer_adds_h_times_every_sth_task_loss(make_config):
+    from otblocks.data import build_data
+    from otblocks.models import build_model
+    from otblocks.training import Trainer, WorkItem
+
+    config = make_config("train.regime=sequential", "transport.tau=0.5", "transport.schedule=multiplier",
+                         "transport.multiplier_step=0.25", "transport.multiplier_period=3")
+    data = build_data(config.data)
+    net = build_model(config.model, data.input_shape, data.n_classes)
+    trainer = Trainer(config, net, data, torch.device("cpu"))
+    losses, weights = [], []
+    criterion = trainer.criterion
+
+    def spy(logits, y):  # the task loss of every step, and the weight 1/(2 lambda) it is trained with
+        loss = criterion(logits, y)
+        losses.append(loss.item())
+        weights.append(1 / (2 * trainer.tau(1, 0)))
+        return loss
+
+    trainer.criterion = spy
+    records = trainer.run_item(WorkItem(0, 1, 0))
+    steps = len(losses)  # 200 points in batches of 25: 8 steps
+    assert steps == 8
+    expected = 0.5 + 0.25 * (losses[2] + losses[5])
+    assert trainer.tau(1, 0) == pytest.approx(expected, rel=1e-12)
+    assert weights[:3] == [1.0] * 3 and weights[3] == pytest.approx(1 / (2 * (0.5 + 0.25 * losses[2])))
+    assert records[0]["tau"] == trainer.tau(1, 0) and trainer.tau(0, 0) == 0.5
+
+
+def test_tau_of_the_python_api_is_a_number_or_a_callable():
+    transport = load_config(None, ["transport.tau=2"]).transport
+    assert Penalty.from_config(transport, 3, 0.5).tau(2, 7) == 0.5
+    assert Penalty.from_config(transport, 3, lambda k, e: k + 1.0).tau(2, 0) == 3.0
+    with pytest.raises(TypeError, match="The 'tau' parameter of `train` must be a positive number, inf or a callable"):
+        Penalty.from_config(transport, 3, "0.5")
+    with pytest.raises(ValueError, match="positive number or inf"):
+        Penalty.from_config(transport, 3, -1.0)
+
+
+def test_element_tau_is_sample_tau_over_d():
+    # the units table of the README: tau_sample = D * tau_element gives the same penalty term
+    x, g = torch.randn(5, 4, 3, 3), torch.randn(5, 4, 3, 3)
+    d = 4 * 3 * 3
+    element = Penalty(lambda k, e: 0.5, 1, normalization="element").evaluate(x, x + g, [g], 0.5)[1]
+    sample = Penalty(lambda k, e: 0.5 * d, 1, normalization="sample").evaluate(x, x + g, [g], 0.5 * d)[1]
+    torch.testing.assert_close(element, sample, rtol=1e-6, atol=0)  # float32: a few ulps apart
+
+
+MULTIPLIER = ["transport.tau=1", "transport.schedule=multiplier"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["transport.schedule=multiplier"], "'transport.tau' config key must be a positive number (the multiplier's"),
+    ([*MULTIPLIER, "transport.multiplier_step=0"], "'transport.multiplier_step' config key must be a positive finite"),
+    ([*MULTIPLIER, "transport.multiplier_period=0"], "'transport.multiplier_period' config key must be a positive"),
+])
+def test_multiplier_config_errors(overrides, message):
+    from otblocks import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, overrides)
