@@ -49,13 +49,12 @@ _SCAN_ELEMENTS = 2**23
 _KDTREE_MAX_FEATURES = 8
 
 
-def pair_sq_dists(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  chunk: int = 2**20) -> np.ndarray:
+def pair_sq_dists(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 2**20) -> np.ndarray:
     """``||a[rows] - b[cols]||^2`` by direct differences, chunked over the pairs, (len(rows),)."""
     out = np.empty(len(rows))
     for lo in range(0, len(rows), chunk):
-        diff = a[rows[lo:lo + chunk]] - b[cols[lo:lo + chunk]]  # (chunk, d)
-        out[lo:lo + chunk] = np.einsum("ij,ij->i", diff, diff)
+        diff = a[rows[lo : lo + chunk]] - b[cols[lo : lo + chunk]]  # (chunk, d)
+        out[lo : lo + chunk] = np.einsum("ij,ij->i", diff, diff)
     return out
 
 
@@ -81,10 +80,10 @@ def _scan(q: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = np.empty(len(q), dtype=np.int64)
     step = max(1, _SCAN_ELEMENTS // len(s))
     for lo in range(0, len(q), step):
-        g = a[lo:lo + step] @ b.T  # (rows, m)
+        g = a[lo : lo + step] @ b.T  # (rows, m)
         g *= -2.0
         g += h
-        out[lo:lo + step] = g.argmin(axis=1)
+        out[lo : lo + step] = g.argmin(axis=1)
     return out
 
 
@@ -100,11 +99,14 @@ def knn(q: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((len(q), k), dtype=np.int64)
     step = max(1, _SCAN_ELEMENTS // len(s))
     for lo in range(0, len(q), step):
-        g = a[lo:lo + step] @ b.T  # (rows, m)
+        g = a[lo : lo + step] @ b.T  # (rows, m)
         g *= -2.0
         g += h
-        out[lo:lo + step] = np.argpartition(g, k - 1, axis=1)[:, :k] if k < len(s) else (
-            np.broadcast_to(np.arange(len(s)), (g.shape[0], k)))
+        out[lo : lo + step] = (
+            np.argpartition(g, k - 1, axis=1)[:, :k]
+            if k < len(s)
+            else (np.broadcast_to(np.arange(len(s)), (g.shape[0], k)))
+        )
     return out
 
 
@@ -171,8 +173,9 @@ class _PowerDiagram:
         return cur
 
 
-def c_transform(q: np.ndarray, s: np.ndarray, w: np.ndarray, start: np.ndarray | None = None,
-                *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+def c_transform(
+    q: np.ndarray, s: np.ndarray, w: np.ndarray, start: np.ndarray | None = None, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, str]:
     r"""The c-transform :math:`w^c` of site weights ``w`` at the query points, with argmins.
 
     Parameters

@@ -49,8 +49,7 @@ def default_max_iter(n: int, m: int) -> int:
     return int(max(100_000, 50 * n * m))
 
 
-def check_memory(n: int, m: int, budget_gib: float, *, func: str,
-                 bytes_per_pair: int = BYTES_PER_PAIR) -> None:
+def check_memory(n: int, m: int, budget_gib: float, *, func: str, bytes_per_pair: int = BYTES_PER_PAIR) -> None:
     """Raise :class:`MemoryBudgetError` if a dense ``n`` x ``m`` solve exceeds the budget."""
     need = bytes_per_pair * n * m
     budget = budget_gib * 2**30
@@ -135,8 +134,9 @@ def choose_solver(solver: str, n: int, m: int, d: int, budget_gib: float, *, fun
     return "sparse"
 
 
-def solve_sparse(x: np.ndarray, y: np.ndarray, *, paired: bool, check: bool, quiet: bool,
-                 func: str) -> tuple[SparseSolution, str]:
+def solve_sparse(
+    x: np.ndarray, y: np.ndarray, *, paired: bool, check: bool, quiet: bool, func: str
+) -> tuple[SparseSolution, str]:
     """The certified sparse solve and its status: ``'optimal'`` when certified.
 
     An uncertified solution raises :class:`SolverError` (``check=True``) or comes back with

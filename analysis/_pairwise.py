@@ -40,8 +40,7 @@ __all__ = [
 #: Elements of one temporary difference tensor on the torch path (2**24 float64 = 128 MiB).
 _CHUNK_ELEMENTS = 2**24
 #: Threads of the host kernel: the CPUs this process may run on.
-_N_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-    os.cpu_count() or 1)
+_N_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 #: Fewest rows per thread block (smaller blocks are not worth a thread).
 _MIN_BLOCK_ROWS = 64
 #: Fewest coordinate differences (rows x columns x features) worth starting threads for.
@@ -75,8 +74,8 @@ def _torch_sq_dists(a, b):
     out = torch.empty((a.shape[0], b.shape[0]), dtype=torch.float64, device=a.device)
     step = _rows_per_chunk(b.shape[0], b.shape[1])
     for start in range(0, a.shape[0], step):
-        diff = a[start:start + step, None, :] - b[None, :, :]  # (rows, m, d)
-        out[start:start + step] = diff.square().sum(-1)
+        diff = a[start : start + step, None, :] - b[None, :, :]  # (rows, m, d)
+        out[start : start + step] = diff.square().sum(-1)
     return out
 
 
@@ -147,10 +146,10 @@ def nn_distances(x, queries=None) -> np.ndarray:
     out = np.empty(len(queries))
     step = max(1, 2**22 // n)
     for start in range(0, len(queries), step):
-        q = queries[start:start + step]
+        q = queries[start : start + step]
         d2 = selection_sq_dists(x[q], x)  # (rows, n)
         d2[np.arange(len(q)), q] = np.inf
-        out[start:start + step] = row_distances(x[q], x[d2.argmin(axis=1)])
+        out[start : start + step] = row_distances(x[q], x[d2.argmin(axis=1)])
     return out
 
 
@@ -165,8 +164,11 @@ SPACING_QUERIES = 256
 def median_spacing(x) -> float:
     """Median nearest-neighbour distance of a sample: its sampling resolution."""
     n = x.shape[0]
-    queries = np.arange(n) if n <= SPACING_QUERIES else np.sort(
-        np.random.default_rng(0).choice(n, SPACING_QUERIES, replace=False))
+    queries = (
+        np.arange(n)
+        if n <= SPACING_QUERIES
+        else np.sort(np.random.default_rng(0).choice(n, SPACING_QUERIES, replace=False))
+    )
     return float(np.median(nn_distances(x, queries)))
 
 
@@ -184,13 +186,13 @@ def pair_distances(x, i, j) -> np.ndarray:
     out = np.empty(len(i))
     step = max(1, _CHUNK_ELEMENTS // x.shape[1])
     for start in range(0, len(i), step):
-        ii, jj = i[start:start + step], j[start:start + step]
+        ii, jj = i[start : start + step], j[start : start + step]
         if is_torch_tensor(x):
             import torch
 
             ii = torch.as_tensor(ii, device=x.device)
             jj = torch.as_tensor(jj, device=x.device)
-        out[start:start + step] = row_distances(x[ii], x[jj])
+        out[start : start + step] = row_distances(x[ii], x[jj])
     return out
 
 

@@ -41,6 +41,5 @@ def quantile_line(u: np.ndarray, v: np.ndarray, q: float) -> tuple[float, float]
         z = z - np.quantile(z, q, method="inverted_cdf")
         return float(np.sum(np.maximum(q * z, (q - 1.0) * z)))
 
-    slope = minimize_scalar(loss, bounds=SLOPE_BOUNDS, method="bounded",
-                            options={"xatol": 1e-6}).x
+    slope = minimize_scalar(loss, bounds=SLOPE_BOUNDS, method="bounded", options={"xatol": 1e-6}).x
     return float(slope), float(intercept(slope))

@@ -53,7 +53,5 @@ class Result:
             Field name to value.
         """
         return {
-            f.name: plain(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.metadata.get("to_dict", True)
+            f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.metadata.get("to_dict", True)
         }

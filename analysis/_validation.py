@@ -47,8 +47,7 @@ def _shape(shape) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def check_array(x, *, name: str, func: str, min_samples: int = 2, min_ndim: int = 2,
-                max_ndim: int | None = 2):
+def check_array(x, *, name: str, func: str, min_samples: int = 2, min_ndim: int = 2, max_ndim: int | None = 2):
     """Validate a sample array and return it in float64.
 
     Parameters
@@ -73,8 +72,7 @@ def check_array(x, *, name: str, func: str, min_samples: int = 2, min_ndim: int 
 
         if x.is_complex():
             raise TypeError(
-                f"The {name!r} parameter of `{func}` must hold real numbers; "
-                f"got a tensor of dtype {x.dtype}."
+                f"The {name!r} parameter of `{func}` must hold real numbers; got a tensor of dtype {x.dtype}."
             )
         arr = x.detach().to(torch.float64)
         if arr.device.type == "cpu":
@@ -89,10 +87,7 @@ def check_array(x, *, name: str, func: str, min_samples: int = 2, min_ndim: int 
             ) from exc
         if probe.dtype.kind not in "biuf":
             got = f"an array of dtype {probe.dtype}" if probe.ndim else type(x).__name__
-            raise TypeError(
-                f"The {name!r} parameter of `{func}` must be an array-like of real numbers; "
-                f"got {got}."
-            )
+            raise TypeError(f"The {name!r} parameter of `{func}` must be an array-like of real numbers; got {got}.")
         arr = np.asarray(probe, dtype=np.float64)
     shape = tuple(arr.shape)
     too_few = len(shape) < min_ndim
@@ -103,8 +98,7 @@ def check_array(x, *, name: str, func: str, min_samples: int = 2, min_ndim: int 
         else:
             allowed = f"an array of at least {min_ndim} dimensions (n_samples, ...)"
         raise ValueError(
-            f"The {name!r} parameter of `{func}` must be {allowed}; "
-            f"got an array of shape {_shape(shape)}."
+            f"The {name!r} parameter of `{func}` must be {allowed}; got an array of shape {_shape(shape)}."
         )
     if shape[0] < min_samples:
         raise ValueError(
@@ -113,16 +107,12 @@ def check_array(x, *, name: str, func: str, min_samples: int = 2, min_ndim: int 
         )
     if any(s == 0 for s in shape[1:]):
         raise ValueError(
-            f"The {name!r} parameter of `{func}` must have at least one feature; "
-            f"got an array of shape {_shape(shape)}."
+            f"The {name!r} parameter of `{func}` must have at least one feature; got an array of shape {_shape(shape)}."
         )
-    bad = int((~np.isfinite(arr)).sum()) if isinstance(arr, np.ndarray) else int(
-        (~arr.isfinite()).sum().item()
-    )
+    bad = int((~np.isfinite(arr)).sum()) if isinstance(arr, np.ndarray) else int((~arr.isfinite()).sum().item())
     if bad:
         raise ValueError(
-            f"The {name!r} parameter of `{func}` must contain only finite values; "
-            f"got {bad} NaN or infinite entries."
+            f"The {name!r} parameter of `{func}` must contain only finite values; got {bad} NaN or infinite entries."
         )
     return arr
 
@@ -198,25 +188,26 @@ def check_finite_output(out, *, name: str, func: str):
 def check_int(value, *, name: str, func: str, low: int, high: int | None = None) -> int:
     """Validate an integer parameter in ``[low, high]``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"The {name!r} parameter of `{func}` must be an int; got {value!r}."
-        )
+        raise TypeError(f"The {name!r} parameter of `{func}` must be an int; got {value!r}.")
     if value < low or (high is not None and value > high):
         bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(
-            f"The {name!r} parameter of `{func}` must be an int {bounds}; got {value!r}."
-        )
+        raise ValueError(f"The {name!r} parameter of `{func}` must be an int {bounds}; got {value!r}.")
     return int(value)
 
 
-def check_float(value, *, name: str, func: str, low: float | None = None,
-                high: float | None = None, low_open: bool = False,
-                high_open: bool = False) -> float:
+def check_float(
+    value,
+    *,
+    name: str,
+    func: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """Validate a finite real parameter in a (half-)open or closed interval."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"The {name!r} parameter of `{func}` must be a real number; got {value!r}."
-        )
+        raise TypeError(f"The {name!r} parameter of `{func}` must be a real number; got {value!r}.")
     v = float(value)
     ok = np.isfinite(v)
     if ok and low is not None:
@@ -226,10 +217,7 @@ def check_float(value, *, name: str, func: str, low: float | None = None,
     if not ok:
         lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
-        raise ValueError(
-            f"The {name!r} parameter of `{func}` must be a finite number in {lo}, {hi}; "
-            f"got {value!r}."
-        )
+        raise ValueError(f"The {name!r} parameter of `{func}` must be a finite number in {lo}, {hi}; got {value!r}.")
     return v
 
 
@@ -248,7 +236,5 @@ def check_option(value, *, name: str, func: str, options) -> str:
     """Validate a string option."""
     if value not in options:
         listed = ", ".join(repr(o) for o in options)
-        raise ValueError(
-            f"The {name!r} parameter of `{func}` must be one of {{{listed}}}; got {value!r}."
-        )
+        raise ValueError(f"The {name!r} parameter of `{func}` must be one of {{{listed}}}; got {value!r}.")
     return value

@@ -66,8 +66,7 @@ class ComposedBound(Result):
         r_arr = np.asarray(r, dtype=np.float64)
         if not np.all(np.isfinite(r_arr)) or np.any(r_arr < 0):
             raise ValueError(
-                "The 'r' parameter of `ComposedBound.evaluate` must hold finite distances "
-                f">= 0; got {r!r}."
+                f"The 'r' parameter of `ComposedBound.evaluate` must hold finite distances >= 0; got {r!r}."
             )
         b = _chain(self.eps, self.C, self.eta, r_arr)
         return float(b) if b.ndim == 0 else b
@@ -140,6 +139,10 @@ def compose_bounds(fits):
     for c, h in zip(C, eta):
         constant = c * constant**h
     return ComposedBound(
-        eps=tuple(eps), C=tuple(C), eta=tuple(eta), exponent=float(np.prod(eta)),
-        constant=float(constant), floor=float(_chain(eps, C, eta, np.float64(0.0))),
+        eps=tuple(eps),
+        C=tuple(C),
+        eta=tuple(eta),
+        exponent=float(np.prod(eta)),
+        constant=float(constant),
+        floor=float(_chain(eps, C, eta, np.float64(0.0))),
     )

@@ -155,7 +155,7 @@ def _collect_chain(blocks, x, batch_size, func):
     boundaries = [[] for _ in range(len(blocks) + 1)]
     with torch.no_grad(), eval_mode(blocks):
         for start in range(0, n, batch_size):
-            h = h_all[start:start + batch_size]
+            h = h_all[start : start + batch_size]
             boundaries[0].append(_flat(h))
             for k, block in enumerate(blocks):
                 out = block(h)
@@ -201,8 +201,7 @@ def _collect_named(model, x, batch_size, names, shortcuts, residuals, func):
         for block, part in mapping.items():
             if block not in names:
                 raise ValueError(
-                    f"The {option!r} parameter of `{func}` must have keys among 'names' {list(names)!r}; "
-                    f"got {block!r}."
+                    f"The {option!r} parameter of `{func}` must have keys among 'names' {list(names)!r}; got {block!r}."
                 )
             _check_name(part, modules, f"{option}[{block!r}]", func)
         parts[option] = dict(mapping)
@@ -238,14 +237,18 @@ def _collect_named(model, x, batch_size, names, shortcuts, residuals, func):
         for role, name in wanted:
             module = modules[name]
             if role == "in":
-                handles.append(module.register_forward_pre_hook(
-                    lambda m, args, key=(role, name): record(key, args[0] if args else None, batch[0])))
+                handles.append(
+                    module.register_forward_pre_hook(
+                        lambda m, args, key=(role, name): record(key, args[0] if args else None, batch[0])
+                    )
+                )
             else:
-                handles.append(module.register_forward_hook(
-                    lambda m, args, out, key=(role, name): record(key, out, batch[0])))
+                handles.append(
+                    module.register_forward_hook(lambda m, args, out, key=(role, name): record(key, out, batch[0]))
+                )
         with torch.no_grad(), eval_mode([model]):
             for start in range(0, n, batch_size):
-                h = h_all[start:start + batch_size]
+                h = h_all[start : start + batch_size]
                 batch[0] = h.shape[0]
                 calls.clear()
                 model(h)

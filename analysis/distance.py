@@ -37,7 +37,7 @@ METHODS = ("exact", "sliced", "bures", "sinkhorn")
 #: Direction of each method's bias as an estimate of W2 between the populations.
 BIAS = {
     "exact": "plug-in: biased high (the empirical distributions of two samples of one law are "
-             "O(n^(-1/d)) apart), strongly so in high dimension",
+    "O(n^(-1/d)) apart), strongly so in high dimension",
     "sliced": "lower bound of the exact W2 on the same samples",
     "bures": "lower bound of the exact W2 on the same samples (Gelbrich)",
     "sinkhorn": "upper bound of the exact W2 on the same samples, up to the marginal error",
@@ -107,9 +107,24 @@ class WassersteinResult(Result):
     certificate: Certificate | None = None
 
 
-def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budget_gib=4.0,
-                n_projections=256, reg=None, tol=1e-6, seed=0, n_subsamples=20,
-                subsample_fraction=0.5, confidence=0.95, solver="auto", quiet=True):
+def wasserstein(
+    x,
+    y,
+    method="exact",
+    *,
+    max_iter=None,
+    check=True,
+    memory_budget_gib=4.0,
+    n_projections=256,
+    reg=None,
+    tol=1e-6,
+    seed=0,
+    n_subsamples=20,
+    subsample_fraction=0.5,
+    confidence=0.95,
+    solver="auto",
+    quiet=True,
+):
     r"""2-Wasserstein distance between the empirical distributions of two samples.
 
     .. math::
@@ -220,17 +235,16 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
     x, y = check_same_features(x, y, func=func)
     max_iter, budget = check_solver_options(max_iter, check, memory_budget_gib, func=func)
     n_subsamples = check_int(n_subsamples, name="n_subsamples", func=func, low=0)
-    fraction = check_float(subsample_fraction, name="subsample_fraction", func=func, low=0.0,
-                           high=1.0, low_open=True, high_open=True)
-    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0,
-                             low_open=True, high_open=True)
+    fraction = check_float(
+        subsample_fraction, name="subsample_fraction", func=func, low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0, low_open=True, high_open=True)
     n, m, d = x.shape[0], y.shape[0], x.shape[1]
     converged = True
 
     certificate, M = None, None
     if method == "exact" and choose_solver(solver, n, m, d, budget, func=func) == "sparse":
-        sol, status = solve_sparse(to_numpy(x), to_numpy(y), paired=False, check=check,
-                                   quiet=quiet, func=func)
+        sol, status = solve_sparse(to_numpy(x), to_numpy(y), paired=False, check=check, quiet=quiet, func=func)
         w2_sq, certificate = sol.cost, sol.certificate
         converged = status == "optimal"
     elif method == "exact":
@@ -271,6 +285,7 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
     w2 = float(np.sqrt(max(w2_sq, 0.0)))
     ci, size = [None], 0
     if n_subsamples:
+
         def statistic(rows_x, rows_y):  # the full cost matrix and reg; no distance recomputed
             if M is not None:
                 M_sub = M[np.ix_(rows_x, rows_y)]
@@ -280,17 +295,40 @@ def wasserstein(x, y, method="exact", *, max_iter=None, check=True, memory_budge
                 else:
                     sq, ok = _sinkhorn(M_sub, reg, n_iter, tol)
                 return np.sqrt(max(sq, 0.0)) if ok else np.nan
-            sub = wasserstein(*take_rows((x, y), (rows_x, rows_y)), method, n_projections=n_projections,
-                              seed=seed, n_subsamples=0, solver=solver, check=False)
+            sub = wasserstein(
+                *take_rows((x, y), (rows_x, rows_y)),
+                method,
+                n_projections=n_projections,
+                seed=seed,
+                n_subsamples=0,
+                solver=solver,
+                check=False,
+            )
             return sub.w2 if sub.converged else np.nan
 
-        ci, size = subsample_interval(statistic, (x, y), (w2,), n_subsamples=n_subsamples,
-                                      fraction=fraction, confidence=confidence, seed=seed,
-                                      indices=True)
+        ci, size = subsample_interval(
+            statistic,
+            (x, y),
+            (w2,),
+            n_subsamples=n_subsamples,
+            fraction=fraction,
+            confidence=confidence,
+            seed=seed,
+            indices=True,
+        )
     return WassersteinResult(
-        w2=w2, w2_squared=w2_sq, method=method, n=int(n),
-        m=int(m), d=int(d), status=status, converged=bool(converged), w2_ci=ci[0],
-        bias=BIAS[method], n_subsamples=n_subsamples, subsample_size=size,
+        w2=w2,
+        w2_squared=w2_sq,
+        method=method,
+        n=int(n),
+        m=int(m),
+        d=int(d),
+        status=status,
+        converged=bool(converged),
+        w2_ci=ci[0],
+        bias=BIAS[method],
+        n_subsamples=n_subsamples,
+        subsample_size=size,
         certificate=certificate,
     )
 
@@ -313,11 +351,15 @@ def _sinkhorn(M, reg, max_iter, tol):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", UserWarning)
         cost, log = ot.sinkhorn2(
-            np.full(n, 1.0 / n), np.full(m, 1.0 / m), M, reg, method="sinkhorn_stabilized",
-            numItermax=max_iter, stopThr=tol, log=True,
+            np.full(n, 1.0 / n),
+            np.full(m, 1.0 / m),
+            M,
+            reg,
+            method="sinkhorn_stabilized",
+            numItermax=max_iter,
+            stopThr=tol,
+            log=True,
         )
     if not np.isfinite(cost):
-        raise SolverError(
-            f"`wasserstein`: Sinkhorn overflowed at reg={reg:g} (squared units); raise reg."
-        )
+        raise SolverError(f"`wasserstein`: Sinkhorn overflowed at reg={reg:g} (squared units); raise reg.")
     return float(cost), bool(log["err"] and log["err"][-1] < tol)

@@ -35,10 +35,7 @@ def _check_mean_cov(mean, cov, *, func, names=("mean", "cov")):
             f"matching {names[0]!r}; got shape {cov.shape}."
         )
     if not (np.isfinite(mean).all() and np.isfinite(cov).all()):
-        raise ValueError(
-            f"The {names[0]!r} and {names[1]!r} parameters of `{func}` must contain only "
-            f"finite values."
-        )
+        raise ValueError(f"The {names[0]!r} and {names[1]!r} parameters of `{func}` must contain only finite values.")
     scale = max(float(np.abs(cov).max()), np.finfo(float).tiny)
     if np.abs(cov - cov.T).max() > _RTOL * scale:
         raise ValueError(
@@ -61,8 +58,7 @@ def _check_two(mean0, cov0, mean1, cov1, *, func):
     mean1, cov1 = _check_mean_cov(mean1, cov1, func=func, names=("mean1", "cov1"))
     if mean1.shape != mean0.shape:
         raise ValueError(
-            f"The 'mean1' parameter of `{func}` must have shape {mean0.shape} like "
-            f"'mean0'; got {mean1.shape}."
+            f"The 'mean1' parameter of `{func}` must have shape {mean0.shape} like 'mean0'; got {mean1.shape}."
         )
     return mean0, cov0, mean1, cov1
 

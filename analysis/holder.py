@@ -217,9 +217,22 @@ class HolderFit(Result):
         return out
 
 
-def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
-               n_pairs=500_000, n_bootstrap=100, confidence=0.95, seed=0, batch_size=1024,
-               min_band_pairs=50) -> HolderFit:
+def holder_fit(
+    x,
+    tx,
+    eta=None,
+    eps=0.0,
+    scales=None,
+    *,
+    C=None,
+    quantile=0.99,
+    n_pairs=500_000,
+    n_bootstrap=100,
+    confidence=0.95,
+    seed=0,
+    batch_size=1024,
+    min_band_pairs=50,
+) -> HolderFit:
     r"""Fit the Hölder bound of a map from pairs of points, with its profile by scale.
 
     .. math::
@@ -331,12 +344,10 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
     eps = check_float(eps, name="eps", func=func, low=0.0)
     if C is not None:
         C = check_float(C, name="C", func=func, low=0.0)
-    quantile = check_float(quantile, name="quantile", func=func, low=0.0, high=1.0,
-                           low_open=True, high_open=True)
+    quantile = check_float(quantile, name="quantile", func=func, low=0.0, high=1.0, low_open=True, high_open=True)
     n_pairs = check_int(n_pairs, name="n_pairs", func=func, low=_MIN_PAIRS)
     n_bootstrap = check_int(n_bootstrap, name="n_bootstrap", func=func, low=0)
-    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0,
-                             low_open=True, high_open=True)
+    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0, low_open=True, high_open=True)
     seed = check_int(seed, name="seed", func=func, low=0)
     batch_size = check_int(batch_size, name="batch_size", func=func, low=1)
     min_band_pairs = check_int(min_band_pairs, name="min_band_pairs", func=func, low=1)
@@ -354,8 +365,7 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
     levels = bands.levels(None)
     enough = min(min_band_pairs, pairs.n_units) if pairs.probe else min_band_pairs  # every anchor
     window, spread, reason = _window(levels, bands.counts, bands.upper, enough)
-    if window is None and int((excess[bands.order] > 0).sum()) < _MIN_PAIRS and eta is None \
-            and scales is None:
+    if window is None and int((excess[bands.order] > 0).sum()) < _MIN_PAIRS and eta is None and scales is None:
         raise ValueError(
             f"`holder_fit` found {int((excess[bands.order] > 0).sum())} pairs above the "
             f"resolution whose images are more than 2 eps = {2 * eps:g} apart; it needs "
@@ -363,9 +373,11 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
         )
     resolved = window is not None and abs(spread) <= FLAT_TOL
     if window is not None and not resolved:
-        reason = (f"the profile is not flat at the smallest resolved scales (local slopes "
-                  f"differ by {abs(spread):.2f} > {FLAT_TOL}): the sample cannot resolve the "
-                  f"exponent; use the probe mode (the block as a callable)")
+        reason = (
+            f"the profile is not flat at the smallest resolved scales (local slopes "
+            f"differ by {abs(spread):.2f} > {FLAT_TOL}): the sample cannot resolve the "
+            f"exponent; use the probe mode (the block as a callable)"
+        )
     window_slope = _window_slope(levels, bands.upper, window)
 
     method = "given" if eta is not None else ("range" if scales is not None else "small_scale")
@@ -419,20 +431,41 @@ def holder_fit(x, tx, eta=None, eps=0.0, scales=None, *, C=None, quantile=0.99,
             C_ci = _percentiles(fits_b[:, 1], confidence)
 
     profile = HolderProfile(
-        lower=tuple(bands.lower), upper=tuple(bands.upper), n_pairs=tuple(bands.counts),
-        level=tuple(levels), level_ci=level_ci, slope=tuple(_slopes(levels, bands.upper)),
-        slope_ci=slope_ci, window=window, window_slope=float(window_slope),
-        slope_spread=float(spread), resolved=bool(resolved), reason="" if resolved else reason,
+        lower=tuple(bands.lower),
+        upper=tuple(bands.upper),
+        n_pairs=tuple(bands.counts),
+        level=tuple(levels),
+        level_ci=level_ci,
+        slope=tuple(_slopes(levels, bands.upper)),
+        slope_ci=slope_ci,
+        window=window,
+        window_slope=float(window_slope),
+        slope_spread=float(spread),
+        resolved=bool(resolved),
+        reason="" if resolved else reason,
         resolution=float(bands.lower[0]) if bands.lower.size else float(lo),
         mode="probe" if pairs.probe else "sample",
     )
     return HolderFit(
-        eta=float(eta_hat), eta_fitted=eta is None, eta_method=method,
-        resolved=bool(resolved or method != "small_scale"), C=float(C_hat),
-        C_fitted=C is None, eps=eps, quantile=quantile, scale_min=float(lo),
-        scale_max=float(hi), n_pairs=int(in_range.sum()), n_pairs_total=int(r.size),
-        fraction_satisfied=satisfied, eta_ci=eta_ci, C_ci=C_ci, confidence=confidence,
-        n_bootstrap=n_bootstrap, mode="probe" if pairs.probe else "sample", profile=profile,
+        eta=float(eta_hat),
+        eta_fitted=eta is None,
+        eta_method=method,
+        resolved=bool(resolved or method != "small_scale"),
+        C=float(C_hat),
+        C_fitted=C is None,
+        eps=eps,
+        quantile=quantile,
+        scale_min=float(lo),
+        scale_max=float(hi),
+        n_pairs=int(in_range.sum()),
+        n_pairs_total=int(r.size),
+        fraction_satisfied=satisfied,
+        eta_ci=eta_ci,
+        C_ci=C_ci,
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        mode="probe" if pairs.probe else "sample",
+        profile=profile,
     )
 
 
@@ -469,8 +502,7 @@ class _Bands:
 
     def levels(self, weights):
         """Per-band maximum of the excess over pairs of positive weight; NaN if none > 0."""
-        vals = self.values if weights is None else np.where(
-            weights[self.order] > 0, self.values, -np.inf)
+        vals = self.values if weights is None else np.where(weights[self.order] > 0, self.values, -np.inf)
         out = np.full(self.counts.size, -np.inf)
         full = self.counts > 0
         if full.any():
@@ -498,13 +530,17 @@ def _window(levels, counts, upper, min_band_pairs):
     ok = (counts >= min_band_pairs) & np.isfinite(levels)
     local = _slopes(levels, upper)  # (K - 1,)
     for k in range(ok.size - WINDOW + 1):
-        if ok[k:k + WINDOW].all() and local[k] <= 1.0 + FLAT_TOL:
-            local = _slopes(levels[k:k + WINDOW], upper[k:k + WINDOW])
+        if ok[k : k + WINDOW].all() and local[k] <= 1.0 + FLAT_TOL:
+            local = _slopes(levels[k : k + WINDOW], upper[k : k + WINDOW])
             return (k, k + WINDOW - 1), float(local[-1] - local[0]), ""
-    return None, np.nan, (
-        f"fewer than {WINDOW} consecutive bands hold {min_band_pairs} pairs above the sampling "
-        f"resolution (found {int(ok.sum())} such bands of {ok.size}): the sample cannot resolve "
-        f"the exponent; use the probe mode (the block as a callable)"
+    return (
+        None,
+        np.nan,
+        (
+            f"fewer than {WINDOW} consecutive bands hold {min_band_pairs} pairs above the sampling "
+            f"resolution (found {int(ok.sum())} such bands of {ok.size}): the sample cannot resolve "
+            f"the exponent; use the probe mode (the block as a callable)"
+        ),
     )
 
 
@@ -512,8 +548,8 @@ def _window_slope(levels, upper, window):
     """Least-squares slope of log level on log scale over the window (NaN without one)."""
     if window is None:
         return np.nan
-    u = np.log(upper[window[0]:window[1] + 1])
-    v = np.log(levels[window[0]:window[1] + 1])
+    u = np.log(upper[window[0] : window[1] + 1])
+    v = np.log(levels[window[0] : window[1] + 1])
     if not np.isfinite(v).all():
         return np.nan
     u = u - u.mean()
@@ -558,8 +594,7 @@ def _check_scales(scales, probe):
     except (TypeError, ValueError):
         vals = np.array([np.nan])
     if probe:
-        if vals.size < 2 or not np.isfinite(vals).all() or vals.min() <= 0 \
-                or np.unique(vals).size < 2:
+        if vals.size < 2 or not np.isfinite(vals).all() or vals.min() <= 0 or np.unique(vals).size < 2:
             raise ValueError(
                 f"The 'scales' parameter of `{func}` must hold at least two distinct positive "
                 f"radii in probe mode; got {scales!r}."
@@ -633,13 +668,23 @@ def _probe_pairs(fn, x, scales, n_pairs, batch_size, rng):
         s[:, k] = _flat_dist(out, base_out)
     band = np.broadcast_to(np.arange(deltas.size), r.shape).ravel()
     owner = np.repeat(np.arange(n_anchor), deltas.size)
-    return _Pairs(r.ravel(), s.ravel(), float(deltas.min()), float(deltas.max()), band, deltas,
-                  deltas, (owner,), n_anchor, probe=True)
+    return _Pairs(
+        r.ravel(),
+        s.ravel(),
+        float(deltas.min()),
+        float(deltas.max()),
+        band,
+        deltas,
+        deltas,
+        (owner,),
+        n_anchor,
+        probe=True,
+    )
 
 
 def _run(fn, h, batch_size):
     with torch.no_grad(), eval_mode([fn]):
-        return torch.cat([fn(h[i:i + batch_size]) for i in range(0, h.shape[0], batch_size)])
+        return torch.cat([fn(h[i : i + batch_size]) for i in range(0, h.shape[0], batch_size)])
 
 
 def _flat_dist(a, b):

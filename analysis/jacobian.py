@@ -154,7 +154,7 @@ def jacobian_asymmetry(fn, x, n_probes=16, *, n_iter=20, seed=0, batch_size=256)
                 f"got {got}."
             )
         for start in range(0, n, batch_size):
-            xb = xt[start:start + batch_size]
+            xb = xt[start : start + batch_size]
             with torch.no_grad():
                 check_finite_output(fn(xb), name="fn", func=func)
             matvec = _products(fn, xb)
@@ -171,9 +171,16 @@ def jacobian_asymmetry(fn, x, n_probes=16, *, n_iter=20, seed=0, batch_size=256)
         min_eig, frac = float(lam.min()), float(np.mean(lam < -floor))
     else:
         min_eig, frac = float("nan"), 0.0
-    return JacobianAsymmetry(asymmetry=asym, asymmetry_se=asym_se, min_eigenvalue=min_eig,
-                             fraction_negative=frac, n=int(n), d=d, n_probes=n_probes,
-                             n_iter=n_iter)
+    return JacobianAsymmetry(
+        asymmetry=asym,
+        asymmetry_se=asym_se,
+        min_eigenvalue=min_eig,
+        fraction_negative=frac,
+        n=int(n),
+        d=d,
+        n_probes=n_probes,
+        n_iter=n_iter,
+    )
 
 
 def _ratio_root(a, f):
@@ -239,18 +246,16 @@ def _lanczos_min(matvec, xb, k, gen):
         w = 0.5 * (jq + jtq).reshape(b, -1).to(dt)  # (b, d) S q
         alpha[:, j] = (w.double() * q.double()).sum(1)
         for _ in range(2):  # classical Gram-Schmidt, twice
-            w = w - torch.einsum("bkd,bk->bd", Q[:, :j + 1],
-                                 torch.einsum("bkd,bd->bk", Q[:, :j + 1], w))
+            w = w - torch.einsum("bkd,bk->bd", Q[:, : j + 1], torch.einsum("bkd,bd->bk", Q[:, : j + 1], w))
         if j + 1 == k:
             break
         norm = torch.linalg.vector_norm(w.double(), dim=1)  # (b,)
-        scale = torch.linalg.vector_norm(alpha[:, :j + 1], dim=1) + 1e-300
+        scale = torch.linalg.vector_norm(alpha[:, : j + 1], dim=1) + 1e-300
         broke = norm <= rel_breakdown * scale
-        fresh = _orthonormal_random(Q[:, :j + 1], b, Q.shape[2], gen, dev)
+        fresh = _orthonormal_random(Q[:, : j + 1], b, Q.shape[2], gen, dev)
         beta[:, j] = torch.where(broke, torch.zeros_like(norm), norm)
         q = torch.where(broke[:, None], fresh, (w.double() / norm.clamp_min(1e-300)[:, None]).to(dt))
-    T = torch.diag_embed(alpha) + torch.diag_embed(beta[:, :-1], 1) + \
-        torch.diag_embed(beta[:, :-1], -1)
+    T = torch.diag_embed(alpha) + torch.diag_embed(beta[:, :-1], 1) + torch.diag_embed(beta[:, :-1], -1)
     return torch.linalg.eigvalsh(T)[:, 0].cpu().numpy()
 
 

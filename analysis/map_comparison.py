@@ -23,6 +23,7 @@ from .sample_size import subsample_interval
 
 __all__ = ["map_vs_ot", "MapComparison"]
 
+
 @dataclass(frozen=True)
 class MapComparison(Result):
     r"""A block's own coupling compared with the exact optimal assignment on the sample.
@@ -107,9 +108,21 @@ class MapComparison(Result):
     certificate: Certificate | None = None
 
 
-def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
-              resolution_threshold=1.0, n_subsamples=20, subsample_fraction=0.5,
-              confidence=0.95, seed=0, solver="auto", quiet=True):
+def map_vs_ot(
+    x,
+    tx,
+    *,
+    max_iter=None,
+    check=True,
+    memory_budget_gib=4.0,
+    resolution_threshold=1.0,
+    n_subsamples=20,
+    subsample_fraction=0.5,
+    confidence=0.95,
+    seed=0,
+    solver="auto",
+    quiet=True,
+):
     r"""Compare a block's pairing ``x_i -> tx_i`` with the exact OT assignment.
 
     With :math:`t_i = T(x_i)`, the optimal assignment solves
@@ -230,13 +243,12 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
     func = "map_vs_ot"
     x, tx = check_paired(x, tx, func=func)
     max_iter, budget = check_solver_options(max_iter, check, memory_budget_gib, func=func)
-    threshold = check_float(resolution_threshold, name="resolution_threshold", func=func,
-                            low=0.0)
+    threshold = check_float(resolution_threshold, name="resolution_threshold", func=func, low=0.0)
     n_subsamples = check_int(n_subsamples, name="n_subsamples", func=func, low=0)
-    fraction = check_float(subsample_fraction, name="subsample_fraction", func=func, low=0.0,
-                           high=1.0, low_open=True, high_open=True)
-    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0,
-                             low_open=True, high_open=True)
+    fraction = check_float(
+        subsample_fraction, name="subsample_fraction", func=func, low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    confidence = check_float(confidence, name="confidence", func=func, low=0.0, high=1.0, low_open=True, high_open=True)
     seed = check_int(seed, name="seed", func=func, low=0)
     check_option(solver, name="solver", func=func, options=SOLVERS)
     n, d = x.shape
@@ -252,8 +264,7 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
         sigma = _assignment(plan, status)
         del plan
     else:
-        sol, status = solve_sparse(to_numpy(x), to_numpy(tx), paired=True, check=check,
-                                   quiet=quiet, func=func)
+        sol, status = solve_sparse(to_numpy(x), to_numpy(tx), paired=True, check=check, quiet=quiet, func=func)
         sigma, certificate = sol.assignment, sol.certificate
     idx = np.arange(n)
     disp = row_distances(x, tx)  # (n,) ||t_i - x_i||, direct differences
@@ -280,30 +291,52 @@ def map_vs_ot(x, tx, *, max_iter=None, check=True, memory_budget_gib=4.0,
         cost_ratio = 1.0 if kinetic == 0 else np.inf
     ci, m = [None, None], 0
     if n_subsamples:
+
         def statistic(rows, _):  # same rows of x and tx; no distance computed twice
             if M_kept is None:  # sparse solver: each subsample solved on its own
-                perm = rows[solve_sparse(to_numpy(x[rows]), to_numpy(tx[rows]), paired=True,
-                                         check=check, quiet=True, func=func)[0].assignment]
+                perm = rows[
+                    solve_sparse(
+                        to_numpy(x[rows]), to_numpy(tx[rows]), paired=True, check=check, quiet=True, func=func
+                    )[0].assignment
+                ]
             else:
                 M_sub = M_kept[np.ix_(rows, rows)]
-                plan_sub, _, status_sub = solve_exact(M_sub, max_iter=max_iter, check=check,
-                                                      func=func)
+                plan_sub, _, status_sub = solve_exact(M_sub, max_iter=max_iter, check=check, func=func)
                 perm = rows[_assignment(plan_sub, status_sub)]
             kin = float(np.square(disp[rows]).mean())
             w2_sub = float(np.square(row_distances(x[rows], tx[perm])).mean())
             return (kin / w2_sub if w2_sub > 0 else np.nan), kin - w2_sub
 
-        ci, m = subsample_interval(statistic, (x, tx), (cost_ratio, gap), n_subsamples=n_subsamples,
-                                   fraction=fraction, confidence=confidence, seed=seed,
-                                   indices=True)
+        ci, m = subsample_interval(
+            statistic,
+            (x, tx),
+            (cost_ratio, gap),
+            n_subsamples=n_subsamples,
+            fraction=fraction,
+            confidence=confidence,
+            seed=seed,
+            indices=True,
+        )
         del M_kept
     return MapComparison(
-        n=int(n), d=int(d), kinetic=kinetic, w2_squared=w2_sq, cost_ratio=float(cost_ratio),
-        monge_gap=float(gap), identity_optimal=identity_optimal,
-        fraction_reassigned=float(np.mean(deviation > 0)), l2_uvp=float(l2_uvp),
-        max_deviation=float(deviation.max()), resolution=float(resolution),
-        uninformative=bool(resolution < threshold), status=status, cost_ratio_ci=ci[0],
-        monge_gap_ci=ci[1], n_subsamples=n_subsamples, subsample_size=m, assignment=sigma,
+        n=int(n),
+        d=int(d),
+        kinetic=kinetic,
+        w2_squared=w2_sq,
+        cost_ratio=float(cost_ratio),
+        monge_gap=float(gap),
+        identity_optimal=identity_optimal,
+        fraction_reassigned=float(np.mean(deviation > 0)),
+        l2_uvp=float(l2_uvp),
+        max_deviation=float(deviation.max()),
+        resolution=float(resolution),
+        uninformative=bool(resolution < threshold),
+        status=status,
+        cost_ratio_ci=ci[0],
+        monge_gap_ci=ci[1],
+        n_subsamples=n_subsamples,
+        subsample_size=m,
+        assignment=sigma,
         certificate=certificate,
     )
 
@@ -314,8 +347,11 @@ def _assignment(plan: np.ndarray, status: str) -> np.ndarray:
     sigma = plan.argmax(axis=1)  # (n,)
     mass = plan[np.arange(n), sigma]
     if np.any(mass < 0.5 / n) or np.bincount(sigma, minlength=n).max() > 1:
-        why = (" (it stopped at its iteration cap before reaching a feasible assignment; "
-               "raise max_iter)" if status != "optimal" else "")
+        why = (
+            " (it stopped at its iteration cap before reaching a feasible assignment; raise max_iter)"
+            if status != "optimal"
+            else ""
+        )
         raise SolverError(
             f"`map_vs_ot`: the network simplex returned a plan that is not a permutation "
             f"matrix{why}; cannot read an assignment from it."

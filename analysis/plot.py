@@ -73,15 +73,39 @@ def plot_transport_arrows(
         sigma = np.asarray(comparison.assignment)
         ot_targets = tx[sigma]
         ax.add_collection(
-            LineCollection(np.stack([x[shown], ot_targets[shown]], axis=1), colors="0.6", linewidths=2.5,
-                           alpha=0.6, label="exact OT: $x_i \\to t_{\\sigma(i)}$")
+            LineCollection(
+                np.stack([x[shown], ot_targets[shown]], axis=1),
+                colors="0.6",
+                linewidths=2.5,
+                alpha=0.6,
+                label="exact OT: $x_i \\to t_{\\sigma(i)}$",
+            )
         )
         moved = shown[sigma[shown] != shown]
-        ax.scatter(x[moved, 0], x[moved, 1], s=40, facecolors="none", edgecolors="crimson", linewidths=1.2,
-                   label=f"re-routed by OT ({comparison.fraction_reassigned:.1%} of all)", zorder=3)
+        ax.scatter(
+            x[moved, 0],
+            x[moved, 1],
+            s=40,
+            facecolors="none",
+            edgecolors="crimson",
+            linewidths=1.2,
+            label=f"re-routed by OT ({comparison.fraction_reassigned:.1%} of all)",
+            zorder=3,
+        )
     d = tx[shown] - x[shown]
-    ax.quiver(x[shown, 0], x[shown, 1], d[:, 0], d[:, 1], angles="xy", scale_units="xy", scale=1, width=0.004,
-              color="tab:blue", label="block: $x_i \\to T(x_i)$", zorder=2)
+    ax.quiver(
+        x[shown, 0],
+        x[shown, 1],
+        d[:, 0],
+        d[:, 1],
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.004,
+        color="tab:blue",
+        label="block: $x_i \\to T(x_i)$",
+        zorder=2,
+    )
     ax.scatter(x[shown, 0], x[shown, 1], s=4, color="k", zorder=2)
     ax.update_datalim(np.concatenate([x[shown], tx[shown]]))
     ax.autoscale_view()
@@ -153,7 +177,14 @@ def plot_by_block(
 
 
 def plot_holder(
-    x, tx, fit: HolderFit, *, max_pairs: int = 4000, seed: int = 0, title: str | None = None, legend: bool = True,
+    x,
+    tx,
+    fit: HolderFit,
+    *,
+    max_pairs: int = 4000,
+    seed: int = 0,
+    title: str | None = None,
+    legend: bool = True,
     ax: Axes | None = None,
 ) -> tuple[Figure, Axes]:
     r"""Log-log scatter of :math:`\lVert T x - T y\rVert` against :math:`\lVert x - y\rVert`, with the bound.
@@ -172,8 +203,12 @@ def plot_holder(
     positive = (r_in > 0) & (r_out > 0)
     ax.scatter(r_in[positive], r_out[positive], s=3, alpha=0.4, color="tab:blue", label="pairs")
     grid = np.geomspace(r_in[positive].min(), r_in[positive].max(), 100)
-    ax.plot(grid, 2 * fit.eps + fit.C * grid**fit.eta, color="crimson",
-            label=f"$2\\varepsilon + C r^\\eta$: $\\eta$={fit.eta:.2f}, C={fit.C:.3g}, $\\varepsilon$={fit.eps:.3g}")
+    ax.plot(
+        grid,
+        2 * fit.eps + fit.C * grid**fit.eta,
+        color="crimson",
+        label=f"$2\\varepsilon + C r^\\eta$: $\\eta$={fit.eta:.2f}, C={fit.C:.3g}, $\\varepsilon$={fit.eps:.3g}",
+    )
     ax.axvspan(fit.scale_min, fit.scale_max, color="0.85", alpha=0.6, label="scale range of the fit")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -187,7 +222,10 @@ def plot_holder(
 
 
 def plot_holder_profile(
-    fits: HolderFit | Mapping[str, HolderFit], *, title: str | None = None, legend: bool = True,
+    fits: HolderFit | Mapping[str, HolderFit],
+    *,
+    title: str | None = None,
+    legend: bool = True,
     ax: Axes | None = None,
 ) -> tuple[Figure, Axes]:
     r"""The Hölder profile: envelope of the Lipschitz ratio by scale, with bootstrap intervals.
@@ -231,8 +269,11 @@ def plot_holder_profile(
 
 
 def plot_sample_size(
-    series: SampleSizeSeries | Mapping[str, SampleSizeSeries], *, ylabel: str | None = None,
-    reference: float | None = None, ax: Axes | None = None,
+    series: SampleSizeSeries | Mapping[str, SampleSizeSeries],
+    *,
+    ylabel: str | None = None,
+    reference: float | None = None,
+    ax: Axes | None = None,
 ) -> tuple[Figure, Axes]:
     """A statistic against the sample size (mean and range over the subsamples), log n axis.
 
@@ -244,7 +285,7 @@ def plot_sample_size(
         series = {series.statistic: series}
     for label, ser in series.items():
         n = np.asarray(ser.sizes)
-        line, = ax.plot(n, ser.mean, marker="o", label=label)
+        (line,) = ax.plot(n, ser.mean, marker="o", label=label)
         ax.fill_between(n, ser.low, ser.high, color=line.get_color(), alpha=0.2, linewidth=0)
     if reference is not None:
         ax.axhline(reference, color="0.4", linestyle=":", linewidth=1)

@@ -44,9 +44,16 @@ class SampleSizeSeries(Result):
     n_repeats: int
 
 
-def sample_size_series(measure: Callable, x, tx, statistics: Sequence[str] = ("cost_ratio", "monge_gap"),
-                       fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0), *, n_repeats: int = 5,
-                       seed: int = 0) -> dict[str, SampleSizeSeries]:
+def sample_size_series(
+    measure: Callable,
+    x,
+    tx,
+    statistics: Sequence[str] = ("cost_ratio", "monge_gap"),
+    fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0),
+    *,
+    n_repeats: int = 5,
+    seed: int = 0,
+) -> dict[str, SampleSizeSeries]:
     r"""A paired statistic at several sample sizes, to show the direction of its bias in n.
 
     Parameters
@@ -106,8 +113,11 @@ def sample_size_series(measure: Callable, x, tx, statistics: Sequence[str] = ("c
             values[name].append(np.array(got[name]))
     return {
         name: SampleSizeSeries(
-            statistic=name, sizes=tuple(sizes), mean=tuple(float(v.mean()) for v in vals),
-            low=tuple(float(v.min()) for v in vals), high=tuple(float(v.max()) for v in vals),
+            statistic=name,
+            sizes=tuple(sizes),
+            mean=tuple(float(v.mean()) for v in vals),
+            low=tuple(float(v.min()) for v in vals),
+            high=tuple(float(v.max()) for v in vals),
             n_repeats=n_repeats,
         )
         for name, vals in values.items()
@@ -127,9 +137,17 @@ def take_rows(arrays, indices):
     return out
 
 
-def subsample_interval(statistic: Callable[..., Sequence[float]], arrays, values: Sequence[float], *,
-                       n_subsamples: int, fraction: float, confidence: float, seed: int,
-                       indices: bool = False) -> tuple[list[tuple | None], int]:
+def subsample_interval(
+    statistic: Callable[..., Sequence[float]],
+    arrays,
+    values: Sequence[float],
+    *,
+    n_subsamples: int,
+    fraction: float,
+    confidence: float,
+    seed: int,
+    indices: bool = False,
+) -> tuple[list[tuple | None], int]:
     r"""Subsampling intervals of statistics at the full sample size.
 
     ``n_subsamples`` subsamples of :math:`m = \lceil f n \rceil` rows (without replacement;

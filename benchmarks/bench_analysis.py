@@ -83,7 +83,7 @@ def run(sizes, dims=DIMS, repeats=3, min_seconds=2.0):
             count = int(min(50, max(repeats, min_seconds / max(first, 1e-3))))
             for k in range(count):
                 pair = [(ours, solve_ours), (bare, solve_bare)]
-                for times, solve in (pair if k % 2 == 0 else pair[::-1]):
+                for times, solve in pair if k % 2 == 0 else pair[::-1]:
                     times.append(_time(solve))
             rows.append((n, d, statistics.median(ours), statistics.median(bare)))
     return rows
@@ -98,8 +98,14 @@ def _image_network(n_blocks: int, n: int):
     class Block(nn.Module):
         def __init__(self, c):
             super().__init__()
-            self.g = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1, bias=False),
-                                   nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1, bias=False))
+            self.g = nn.Sequential(
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1, bias=False),
+            )
             for m in self.g:
                 if isinstance(m, nn.Conv2d):
                     nn.init.orthogonal_(m.weight, gain=0.3)
@@ -156,8 +162,12 @@ def run_image(n_blocks=10, n=1000, jacobian_points=64, baseline_replicates=2):
         cmp = timed("map_vs_ot", partial(map_vs_ot, x, tx))
         fit = timed("holder (sample)", partial(holder_fit, x, tx, n_bootstrap=30))
         eta = fit.eta if np.isfinite(fit.eta) else 1.0
-        timed("stability bound", partial(holder_fit, x, tx, eta=eta, eps=cmp.max_deviation,
-                                         scales=(fit.scale_min, fit.scale_max), n_bootstrap=0))
+        timed(
+            "stability bound",
+            partial(
+                holder_fit, x, tx, eta=eta, eps=cmp.max_deviation, scales=(fit.scale_min, fit.scale_max), n_bootstrap=0
+            ),
+        )
         timed("holder (probe)", partial(holder_fit, torch.tensor(x), flat, n_pairs=7 * 256, n_bootstrap=30))
         timed("jacobian", partial(jacobian_asymmetry, flat, torch.tensor(x[:jacobian_points])))
     x, tx = samples[0].x_in, samples[0].x_out
@@ -177,17 +187,24 @@ def main(argv=None):
     parser.add_argument("--image", action="store_true", help="the 10-block 16-channel 28x28 network")
     parser.add_argument("--blocks", type=int, default=10, help="blocks of the image network")
     parser.add_argument("--jacobian-points", type=int, default=64, help="points of the Jacobian probe")
-    parser.add_argument("--baseline-replicates", type=int, default=2,
-                        help="bootstrap replicates of the former Hölder path actually timed")
+    parser.add_argument(
+        "--baseline-replicates",
+        type=int,
+        default=2,
+        help="bootstrap replicates of the former Hölder path actually timed",
+    )
     args = parser.parse_args(argv)
     if args.image:
-        totals, former, gram = run_image(args.blocks, jacobian_points=args.jacobian_points,
-                                         baseline_replicates=args.baseline_replicates)
+        totals, former, gram = run_image(
+            args.blocks, jacobian_points=args.jacobian_points, baseline_replicates=args.baseline_replicates
+        )
         for name, seconds in totals.items():
             print(f"{name:>18} {seconds:>8.1f} s")
         print(f"{'total':>18} {sum(totals.values()):>8.1f} s   (goal: <= 60 s on 2 cores)")
-        print(f"Hölder fit of block 0 with 30 bootstrap replicates: former path {former:.1f} s "
-              f"(extrapolated), Gram path {gram:.1f} s, ratio {former / gram:.1f}")
+        print(
+            f"Hölder fit of block 0 with 30 bootstrap replicates: former path {former:.1f} s "
+            f"(extrapolated), Gram path {gram:.1f} s, ratio {former / gram:.1f}"
+        )
         return
     rows = run(QUICK_SIZES if args.quick else SIZES, repeats=args.repeats)
     print(f"{'n':>6} {'d':>4} {'map_vs_ot (s)':>14} {'ot.dist+emd2 (s)':>17} {'ratio':>7}")

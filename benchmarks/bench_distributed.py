@@ -90,8 +90,14 @@ def _command(config: Path, out: Path, ranks: int) -> list[str]:
     if not ranks:
         return [sys.executable, *train]
     return [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={ranks}", "--master-addr=127.0.0.1",
-        f"--master-port={_free_port()}", *train, "--distributed",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={ranks}",
+        "--master-addr=127.0.0.1",
+        f"--master-port={_free_port()}",
+        *train,
+        "--distributed",
     ]
 
 
@@ -122,7 +128,8 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs (shared machine)")
     print(
-        f"network: 2 modules of {BLOCKS_PER_MODULE} residual MLP blocks, width {WIDTH}, hidden {HIDDEN}; batch {BATCH}, "
+        f"network: 2 modules of {BLOCKS_PER_MODULE} residual MLP blocks, width {WIDTH}, hidden {HIDDEN}; "
+        f"batch {BATCH}, "
         f"{BATCHES_PER_EPOCH} batches per epoch, {EPOCHS} epochs (the first dropped), {args.repeats} repeats"
     )
     n, n_samples = BATCHES_PER_EPOCH, BATCH * BATCHES_PER_EPOCH
@@ -147,7 +154,9 @@ def main() -> None:
                     + (f"; CPU per epoch by rank {', '.join(f'{c:.2f}' for c in rank_cpu)} s" if rank_cpu else "")
                     + f" (run {time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f})"
                 )
-            single, pipeline, pair = (statistics.median(s[-copies * (EPOCHS - 1):]) for s, copies in zip(seconds.values(), (1, 1, 2)))
+            single, pipeline, pair = (
+                statistics.median(s[-copies * (EPOCHS - 1) :]) for s, copies in zip(seconds.values(), (1, 1, 2))
+            )
             print(f"  repeat {repeat}: throughput ratio {single / pipeline:.2f}, ceiling {2 * single / pair:.2f}")
     for name, values in seconds.items():
         rate = (2 if name == PAIR else 1) * n_samples / statistics.median(values)
@@ -156,7 +165,10 @@ def main() -> None:
     ratio, ceiling = single / pipeline, 2 * single / pair
     print(f"throughput ratio (median over repeats and epochs): {ratio:.2f}")
     print(f"model: 2 n / (n + 1) = {2 * n / (n + 1):.2f} for n = {n} batches per epoch; goal >= 1.7, limit 2")
-    print(f"ceiling on this machine (two independent processes at once): {ceiling:.2f}; pipeline / ceiling {ratio / ceiling:.2f}")
+    print(
+        f"ceiling on this machine (two independent processes at once): {ceiling:.2f}; "
+        f"pipeline / ceiling {ratio / ceiling:.2f}"
+    )
     one_rank = statistics.median(c[0] for c in cpu[ONE_RANK])
     busiest = statistics.median(max(c) for c in cpu[PIPELINE])
     print(

@@ -68,8 +68,13 @@ print(json.dumps({"w2": w2, "seconds": secs, "peak_gib": peak / 2**20, "import_g
 def run(kind, solver, n, d, timeout):
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     try:
-        out = subprocess.run([sys.executable, "-c", _WORKER, kind, solver, str(n), str(d)],
-                             capture_output=True, text=True, timeout=timeout, env=env)
+        out = subprocess.run(
+            [sys.executable, "-c", _WORKER, kind, solver, str(n), str(d)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"> {timeout} s"}
     if out.returncode:
@@ -87,10 +92,11 @@ def main(argv=None):
     p.add_argument("--timeout", type=int, default=1800, help="seconds per solve")
     args = p.parse_args(argv)
     kinds = ["pair", "indep"] if args.kind == "both" else [args.kind]
-    print(f"# load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; peak = process "
-          f"peak RSS (import of numpy/POT/torch included, about 0.4 GiB)")
-    print(f"{'kind':>5} {'d':>3} {'n':>7} | {'solver':>6} {'seconds':>8} {'peak GiB':>8} "
-          f"{'rel. diff':>9} | notes")
+    print(
+        f"# load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; peak = process "
+        f"peak RSS (import of numpy/POT/torch included, about 0.4 GiB)"
+    )
+    print(f"{'kind':>5} {'d':>3} {'n':>7} | {'solver':>6} {'seconds':>8} {'peak GiB':>8} {'rel. diff':>9} | notes")
     for kind in kinds:
         for d in args.d:
             for n in args.n:
@@ -106,10 +112,12 @@ def main(argv=None):
                         print(f"{kind:>5} {d:>3} {n:>7} | {name:>6} {r['error']}")
                         continue
                     rel = abs(r["w2"] - ref) / ref if ref else float("nan")
-                    notes = {k: v for k, v in r.items()
-                             if k not in ("w2", "seconds", "peak_gib", "import_gib")}
-                    print(f"{kind:>5} {d:>3} {n:>7} | {name:>6} {r['seconds']:8.2f} "
-                          f"{r['peak_gib']:8.2f} {rel:9.1e} | {notes}", flush=True)
+                    notes = {k: v for k, v in r.items() if k not in ("w2", "seconds", "peak_gib", "import_gib")}
+                    print(
+                        f"{kind:>5} {d:>3} {n:>7} | {name:>6} {r['seconds']:8.2f} "
+                        f"{r['peak_gib']:8.2f} {rel:9.1e} | {notes}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {r}: {name}: {seconds:.1f} s", flush=True)
         for run in summaries["--jobs 1"]:
             np.testing.assert_allclose(
-                summaries["--jobs 2"][run].val_loss_by_depth, summaries["--jobs 1"][run].val_loss_by_depth, rtol=1e-4,
+                summaries["--jobs 2"][run].val_loss_by_depth,
+                summaries["--jobs 1"][run].val_loss_by_depth,
+                rtol=1e-4,
                 err_msg=f"{run}: the parallel sweep disagrees with the serial one",
             )
     median = {name: statistics.median(t) for name, t in times.items()}

@@ -58,9 +58,18 @@ from otblocks.training.optim import make_optimizer
 from otblocks.training.stats import Accumulator
 
 COMMON = [
-    "data.name=cifar10", "model.kind=resnet", "model.depth=8", "model.blocks_per_module=1", "model.head=conv",
-    "model.head_pool=2", "train.optimizer=sgd", "train.lr=0.003", "train.momentum=0.9", "train.weight_decay=2e-4",
-    "train.epochs=1", "train.cache_frozen=false",
+    "data.name=cifar10",
+    "model.kind=resnet",
+    "model.depth=8",
+    "model.blocks_per_module=1",
+    "model.head=conv",
+    "model.head_pool=2",
+    "train.optimizer=sgd",
+    "train.lr=0.003",
+    "train.momentum=0.9",
+    "train.weight_decay=2e-4",
+    "train.epochs=1",
+    "train.cache_frozen=false",
 ]
 STAGES = ["model.stem_channels=16", "model.stage_blocks=[3, 3, 2]", "model.stage_channels=[16, 32, 64]"]
 """A CIFAR ResNet of 3 stages, 16/32/64 channels, stride 2 between stages."""
@@ -74,7 +83,9 @@ def flat(width: int) -> list[str]:
 def make_trainer(regime: str, size: int, batch: int, n_batches: int, device: torch.device, model: list[str]) -> Trainer:
     config = load_config(None, COMMON + model + [f"train.regime={regime}", f"train.batch_size={batch}"])
     g = torch.Generator().manual_seed(0)
-    images = lambda n: TensorDataset(torch.randn(n, 3, size, size, generator=g), torch.randint(0, 10, (n,), generator=g))
+    images = lambda n: TensorDataset(
+        torch.randn(n, 3, size, size, generator=g), torch.randint(0, 10, (n,), generator=g)
+    )
     data = DataBundle(images(batch * n_batches), images(batch), images(batch), 10, (3, size, size))
     torch.manual_seed(0)
     net = build_model(config.model, data.input_shape, data.n_classes).to(device)
@@ -104,7 +115,9 @@ def hand_step(net, opts, x: torch.Tensor, y: torch.Tensor) -> None:
         x = out.detach()
 
 
-def step_times(size: int, batch: int, n_batches: int, rounds: int, device: torch.device, model: list[str]) -> dict[str, list[float]]:
+def step_times(
+    size: int, batch: int, n_batches: int, rounds: int, device: torch.device, model: list[str]
+) -> dict[str, list[float]]:
     """Seconds of every step (one batch through all modules) of each variant, in matching order."""
     trainer = make_trainer("parallel", size, batch, n_batches, device, model)
     trainer.set_modes(None)
@@ -114,7 +127,10 @@ def step_times(size: int, batch: int, n_batches: int, rounds: int, device: torch
     hand_opts = [make_optimizer(hand_net.trainable(k), trainer.config.train) for k in range(hand_net.n_modules)]
     g = torch.Generator().manual_seed(1)
     batches = [
-        (torch.randn(batch, 3, size, size, generator=g).to(device), torch.randint(0, 10, (batch,), generator=g).to(device))
+        (
+            torch.randn(batch, 3, size, size, generator=g).to(device),
+            torch.randint(0, 10, (batch,), generator=g).to(device),
+        )
         for _ in range(n_batches)
     ]
     variants = {
@@ -131,7 +147,7 @@ def step_times(size: int, batch: int, n_batches: int, rounds: int, device: torch
     step = 0
     for _ in range(rounds):
         for x, y in batches:
-            for name in names[step % 3:] + names[: step % 3]:
+            for name in names[step % 3 :] + names[: step % 3]:
                 sync(device)
                 start = clock()
                 variants[name](x, y)
@@ -156,7 +172,9 @@ def cpu_peak(run) -> int:
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
+    )
     live = peak = 0
     for e in events:
         live += e.nbytes()
@@ -175,18 +193,33 @@ def peak_memory(regime: str, size: int, batch: int, device: torch.device, model:
 
 # ---------------------------------------------------------------- 4: validation
 VALIDATION_NET = [
-    "data.name=mnist", "model.kind=resnet", "model.stem_channels=16", "model.depth=10", "model.blocks_per_module=1",
-    "model.head=conv", "model.head_pool=2", "train.regime=sequential", "train.batch_size=128", "transport.tau=1",
+    "data.name=mnist",
+    "model.kind=resnet",
+    "model.stem_channels=16",
+    "model.depth=10",
+    "model.blocks_per_module=1",
+    "model.head=conv",
+    "model.head_pool=2",
+    "train.regime=sequential",
+    "train.batch_size=128",
+    "transport.tau=1",
 ]
 
 
 class _PreviousValidation(Trainer):
-    """The validation of otblocks 0.1: every head up to the current one, through the frozen modules, on the raw split."""
+    """The validation of otblocks 0.1: every head up to the current one, through the frozen modules, raw split."""
 
     def _validate(self, item, modules):
         taus = [self.tau(k, item.epoch) for k in range(self.net.n_modules)]
-        val = evaluate_depths(self.net, self.data.val, batch_size=self.config.train.eval_batch_size, device=self.device,
-                              penalty=self.penalty, taus=taus, upto=max(modules))
+        val = evaluate_depths(
+            self.net,
+            self.data.val,
+            batch_size=self.config.train.eval_batch_size,
+            device=self.device,
+            penalty=self.penalty,
+            taus=taus,
+            upto=max(modules),
+        )
         return {k: val[k] for k in modules}
 
 
@@ -224,11 +257,15 @@ def main() -> None:
     validation = validation_share(Trainer, epochs, 500, device)
     previous = validation_share(_PreviousValidation, epochs, 500, device)
     if args.only == "validation":
-        print(f"bench_trainer: validation time / training time, sequential, 10 blocks of 16 channels at 1x28x28, "
-              f"{epochs} epochs per module, 500 training and 500 validation images; device {device}, "
-              f"{torch.get_num_threads()} threads")
-        print(f"| validation / training: {validation:.3f} (goal <= 0.15, {'yes' if validation <= 0.15 else 'NO'}); "
-              f"previous behaviour (every head through the frozen modules): {previous:.3f} |")
+        print(
+            f"bench_trainer: validation time / training time, sequential, 10 blocks of 16 channels at 1x28x28, "
+            f"{epochs} epochs per module, 500 training and 500 validation images; device {device}, "
+            f"{torch.get_num_threads()} threads"
+        )
+        print(
+            f"| validation / training: {validation:.3f} (goal <= 0.15, {'yes' if validation <= 0.15 else 'NO'}); "
+            f"previous behaviour (every head through the frozen modules): {previous:.3f} |"
+        )
         print(f"total {time.perf_counter() - start:.0f} s")
         return
     times = step_times(size, batch, n_batches, rounds, device, model)
@@ -242,9 +279,12 @@ def main() -> None:
 
     ms = lambda name: 1e3 * statistics.median(times[name])
     how = "CUDA allocator peak" if device.type == "cuda" else "live tensor bytes (torch.profiler)"
-    print(f"bench_trainer: 8-module conv ResNet (8 blocks of {width} channels after a stem, 1 block per module, conv heads), "
-          f"3x{size}x{size} inputs, batch {batch}, "
-          f"SGD; device {device}, {torch.get_num_threads()} threads; {rounds} rounds of {n_batches} steps")
+    print(
+        f"bench_trainer: 8-module conv ResNet (8 blocks of {width} channels after a stem, 1 block per module, "
+        "conv heads), "
+        f"3x{size}x{size} inputs, batch {batch}, "
+        f"SGD; device {device}, {torch.get_num_threads()} threads; {rounds} rounds of {n_batches} steps"
+    )
     print()
     print(f"| {'figure':<44} | {'measured':>9} | {'goal':>7} | {'ok':<3} |")
     print(f"|{'-' * 46}|{'-' * 11}|{'-' * 9}|{'-' * 5}|")
@@ -254,20 +294,30 @@ def main() -> None:
         ("step time, penalty (tau = 1) / tau = inf", penalty, 1.03),
         ("validation / training time, sequential", validation, 0.15),
     ):
-        print(f"| {name:<44} | {value:>9.3f} | {'<= ' + format(goal, '.2f'):>7} | {'yes' if value <= goal else 'NO':<3} |")
+        print(
+            f"| {name:<44} | {value:>9.3f} | {'<= ' + format(goal, '.2f'):>7} | {'yes' if value <= goal else 'NO':<3} |"
+        )
     print()
     ratios = sorted(t / h for t, h in zip(times["trainer"], times["hand"]))
     quartiles = f"{ratios[len(ratios) // 4]:.3f}..{ratios[3 * len(ratios) // 4]:.3f}"
-    print(f"step (8 modules, median {'wall' if device.type == 'cuda' else 'CPU'} time): hand {ms('hand'):.1f} ms, "
-          f"trainer {ms('trainer'):.1f} ms, trainer with penalty {ms('penalty'):.1f} ms; "
-          f"trainer/hand over {len(ratios)} steps: quartiles {quartiles}")
-    print(f"peak memory ({how}): sequential {seq / 2**20:.1f} MiB, end-to-end {e2e / 2**20:.1f} MiB "
-          "(end-to-end also trains the 7 intermediate heads as probes on detached features)")
-    print(f"peak memory of a 3-stage ResNet (16/32/64 channels, 3+3+2 blocks): sequential {seq_stages / 2**20:.1f} MiB, "
-          f"end-to-end {e2e_stages / 2**20:.1f} MiB, ratio {seq_stages / e2e_stages:.3f}")
-    print(f"validation / training time (10 blocks of 16 channels at 1x28x28, sequential, {epochs} epochs per module, "
-          f"500 training and 500 validation images): {validation:.3f}; previous behaviour (every head through the "
-          f"frozen modules on the raw split): {previous:.3f}")
+    print(
+        f"step (8 modules, median {'wall' if device.type == 'cuda' else 'CPU'} time): hand {ms('hand'):.1f} ms, "
+        f"trainer {ms('trainer'):.1f} ms, trainer with penalty {ms('penalty'):.1f} ms; "
+        f"trainer/hand over {len(ratios)} steps: quartiles {quartiles}"
+    )
+    print(
+        f"peak memory ({how}): sequential {seq / 2**20:.1f} MiB, end-to-end {e2e / 2**20:.1f} MiB "
+        "(end-to-end also trains the 7 intermediate heads as probes on detached features)"
+    )
+    print(
+        f"peak memory of a 3-stage ResNet (16/32/64 channels, 3+3+2 blocks): sequential {seq_stages / 2**20:.1f} MiB, "
+        f"end-to-end {e2e_stages / 2**20:.1f} MiB, ratio {seq_stages / e2e_stages:.3f}"
+    )
+    print(
+        f"validation / training time (10 blocks of 16 channels at 1x28x28, sequential, {epochs} epochs per module, "
+        f"500 training and 500 validation images): {validation:.3f}; previous behaviour (every head through the "
+        f"frozen modules on the raw split): {previous:.3f}"
+    )
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

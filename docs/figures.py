@@ -37,15 +37,47 @@ SEEDS = "0,1,2"
 
 COMMANDS = {
     "demo": ["otblocks", "demo", "--out", "docs/_generated/demo", "--quiet"],
-    "moons_sweep": ["otblocks", "sweep", "configs/moons_sequential.toml", "--set", *MOONS_SWEEP, "--seeds", SEEDS,
-                    "--out", "docs/_generated/moons_sweep", "--quiet"],
-    "moons_compare": ["otblocks", "compare", "docs/_generated/moons_sweep", "--out", "docs/_generated/moons_compare",
-                      "--quiet"],
-    "digits_sweep": ["otblocks", "sweep", "configs/digits_sequential.toml", "--set", *DIGITS_SWEEP, "--seeds", SEEDS,
-                     "--out", "docs/_generated/digits_sweep", "--quiet"],
+    "moons_sweep": [
+        "otblocks",
+        "sweep",
+        "configs/moons_sequential.toml",
+        "--set",
+        *MOONS_SWEEP,
+        "--seeds",
+        SEEDS,
+        "--out",
+        "docs/_generated/moons_sweep",
+        "--quiet",
+    ],
+    "moons_compare": [
+        "otblocks",
+        "compare",
+        "docs/_generated/moons_sweep",
+        "--out",
+        "docs/_generated/moons_compare",
+        "--quiet",
+    ],
+    "digits_sweep": [
+        "otblocks",
+        "sweep",
+        "configs/digits_sequential.toml",
+        "--set",
+        *DIGITS_SWEEP,
+        "--seeds",
+        SEEDS,
+        "--out",
+        "docs/_generated/digits_sweep",
+        "--quiet",
+    ],
     "digits_analyze": ["otblocks", "analyze", "docs/_generated/digits_sweep/<run>", "--quiet"],
-    "digits_compare": ["otblocks", "compare", "docs/_generated/digits_sweep", "--out", "docs/_generated/digits_compare",
-                       "--quiet"],
+    "digits_compare": [
+        "otblocks",
+        "compare",
+        "docs/_generated/digits_sweep",
+        "--out",
+        "docs/_generated/digits_compare",
+        "--quiet",
+    ],
 }
 
 
@@ -89,14 +121,33 @@ def ot_table(runs: dict[str, dict]) -> str:
                 rows.append([name, str(b["index"]), f"{b['d_in']} -> {b['d_out']}", *["–"] * 6])
                 continue
             j = b.get("jacobian")
-            rows.append([
-                name, str(b["index"]), str(b["d_in"]), fmt(b["kinetic"]), fmt(m["cost_ratio"]),
-                fmt(m["identity_optimal"]), fmt(m["fraction_reassigned"], 3),
-                fmt(m["resolution"], 2) + (" (uninformative)" if m["uninformative"] else ""),
-                f"{fmt(j['asymmetry'], 3)} / {fmt(j['min_eigenvalue'], 3)}" if j else "–",
-            ])
-    return table(["run", "block", "d", "kinetic", "cost ratio", "identity optimal", "re-assigned", "resolution",
-                  "Jacobian asym. / min eig."], rows)
+            rows.append(
+                [
+                    name,
+                    str(b["index"]),
+                    str(b["d_in"]),
+                    fmt(b["kinetic"]),
+                    fmt(m["cost_ratio"]),
+                    fmt(m["identity_optimal"]),
+                    fmt(m["fraction_reassigned"], 3),
+                    fmt(m["resolution"], 2) + (" (uninformative)" if m["uninformative"] else ""),
+                    f"{fmt(j['asymmetry'], 3)} / {fmt(j['min_eigenvalue'], 3)}" if j else "–",
+                ]
+            )
+    return table(
+        [
+            "run",
+            "block",
+            "d",
+            "kinetic",
+            "cost ratio",
+            "identity optimal",
+            "re-assigned",
+            "resolution",
+            "Jacobian asym. / min eig.",
+        ],
+        rows,
+    )
 
 
 def holder_table(runs: dict[str, dict]) -> str:
@@ -109,13 +160,22 @@ def holder_table(runs: dict[str, dict]) -> str:
                 continue
             ci = h.get("eta_ci")
             eta = fmt(h["eta"], 3) + (f" [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else "")
-            rows.append([name, str(b["index"]), eta,
-                         f"{fmt(h['scale_min'], 3)} – {fmt(h['scale_max'], 2)}", fmt(s["eps"], 3), fmt(s["C"], 3),
-                         fmt(s["fraction_satisfied"], 4)])
+            rows.append(
+                [
+                    name,
+                    str(b["index"]),
+                    eta,
+                    f"{fmt(h['scale_min'], 3)} – {fmt(h['scale_max'], 2)}",
+                    fmt(s["eps"], 3),
+                    fmt(s["C"], 3),
+                    fmt(s["fraction_satisfied"], 4),
+                ]
+            )
         c = a.get("composed_bound")
         if c:
-            rows.append([name, "composed", fmt(c["exponent"], 3), "", f"floor {fmt(c['floor'], 3)}",
-                         fmt(c["constant"], 3), ""])
+            rows.append(
+                [name, "composed", fmt(c["exponent"], 3), "", f"floor {fmt(c['floor'], 3)}", fmt(c["constant"], 3), ""]
+            )
     return table(["run", "block", "eta [95% CI]", "scale range", "eps", "C(eta, eps)", "satisfied"], rows)
 
 
@@ -124,10 +184,27 @@ def movement_table(runs: dict[str, dict]) -> str:
     rows = []
     for name, a in runs.items():
         mm = a["minimizing_movement"]
-        rows.append([name, " ".join(fmt(v, 3) for v in mm["loss_by_depth"]), " ".join(fmt(v, 3) for v in mm["step_w2"]),
-                     str(mm["loss_increases"]), fmt(mm["path_length"], 3), fmt(mm["w2_start_end"], 3)])
-    return table(["run", "head loss by depth (Z estimate)", "step W2 by module", "loss increases", "path length",
-                  "W2(rho_0, rho_K)"], rows)
+        rows.append(
+            [
+                name,
+                " ".join(fmt(v, 3) for v in mm["loss_by_depth"]),
+                " ".join(fmt(v, 3) for v in mm["step_w2"]),
+                str(mm["loss_increases"]),
+                fmt(mm["path_length"], 3),
+                fmt(mm["w2_start_end"], 3),
+            ]
+        )
+    return table(
+        [
+            "run",
+            "head loss by depth (Z estimate)",
+            "step W2 by module",
+            "loss increases",
+            "path length",
+            "W2(rho_0, rho_K)",
+        ],
+        rows,
+    )
 
 
 def copy(src: Path, name: str) -> None:
@@ -170,9 +247,9 @@ def main() -> None:
     for path in digits_runs:
         if path.name.endswith("seed=0"):
             copy(RunPaths(path).figure(HOLDER), f"digits_{path.name}_{HOLDER.name}")
-    import holder_figures  # docs/holder_figures.py: the Hölder profile and a sample-size series
-
-    holder_figures.main(OUT)
+    # docs/holder_figures.py: the Hölder profile and a sample-size series. `-P`: the script's own
+    # folder must not lead sys.path, where the pages folder docs/analysis/ would shadow the package.
+    subprocess.run([sys.executable, "-P", str(Path(__file__).with_name("holder_figures.py"))], check=True, cwd=ROOT)
     print(f"docs figures and tables written to {OUT}", flush=True)
 
 

@@ -38,10 +38,20 @@ def _fit_from_record(record: dict) -> SimpleNamespace:
         return np.nan if v is None or isinstance(v, str) else float(v)
 
     level_ci = None if p.get("level_ci") is None else [None if c is None else tuple(map(num, c)) for c in p["level_ci"]]
-    profile = SimpleNamespace(upper=[num(v) for v in p["upper"]], level=[num(v) for v in p["level"]],
-                              level_ci=level_ci, window=None if p["window"] is None else tuple(p["window"]))
-    return SimpleNamespace(profile=profile, eta=num(record["eta"]), eta_ci=record.get("eta_ci"),
-                           eta_method=record["eta_method"], resolved=record["resolved"], mode=record["mode"])
+    profile = SimpleNamespace(
+        upper=[num(v) for v in p["upper"]],
+        level=[num(v) for v in p["level"]],
+        level_ci=level_ci,
+        window=None if p["window"] is None else tuple(p["window"]),
+    )
+    return SimpleNamespace(
+        profile=profile,
+        eta=num(record["eta"]),
+        eta_ci=record.get("eta_ci"),
+        eta_method=record["eta_method"],
+        resolved=record["resolved"],
+        mode=record["mode"],
+    )
 
 
 def profile_figure(out: Path = OUT) -> Path:

@@ -60,11 +60,19 @@ for n, x in points.items():
         cmp = analysis.map_vs_ot(x, block(x), n_subsamples=0)
         results[n, label] = cmp
         cert = cmp.certificate
-        solver = "dense" if cert is None else (f"sparse, certified={cert.certified}, "
-                                                f"P - D = {cert.upper_bound - cert.lower_bound:.1e}, "
-                                                f"{cert.seconds:.1f} s")
-        print(f"n = {n:6d}, {label:30}: cost ratio {cmp.cost_ratio:.6f}, reassigned {cmp.fraction_reassigned:6.1%}, "
-              f"resolution {cmp.resolution:5.2f}{' (uninformative)' if cmp.uninformative else ''}; {solver}")
+        solver = (
+            "dense"
+            if cert is None
+            else (
+                f"sparse, certified={cert.certified}, "
+                f"P - D = {cert.upper_bound - cert.lower_bound:.1e}, "
+                f"{cert.seconds:.1f} s"
+            )
+        )
+        print(
+            f"n = {n:6d}, {label:30}: cost ratio {cmp.cost_ratio:.6f}, reassigned {cmp.fraction_reassigned:6.1%}, "
+            f"resolution {cmp.resolution:5.2f}{' (uninformative)' if cmp.uninformative else ''}; {solver}"
+        )
 
 # %%
 # The rotation at the largest n
@@ -76,8 +84,15 @@ n = N_VALUES[-1]
 fig, axes = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
 for ax, (label, block) in zip(axes, blocks.items(), strict=True):
     x = points[n]
-    plot_transport_arrows(x, block(x), results[n, label], max_points=400, seed=SEED, ax=ax,
-                          title=f"{label}, n = {n:,}: cost ratio {results[n, label].cost_ratio:.5f}")
+    plot_transport_arrows(
+        x,
+        block(x),
+        results[n, label],
+        max_points=400,
+        seed=SEED,
+        ax=ax,
+        title=f"{label}, n = {n:,}: cost ratio {results[n, label].cost_ratio:.5f}",
+    )
 
 # %%
 # What it shows

@@ -115,8 +115,9 @@ print(s.name, s.x_in.shape, s.x_out.shape)
 fig = plt.figure(figsize=(2.2 * (DEPTH + 1), 2.2 * len(TAUS)), layout="constrained")
 for row, (tau, per_block) in zip(fig.subfigures(len(TAUS), 1), samples.items(), strict=True):
     clouds = [per_block[0].x_in] + [b.x_out for b in per_block]
-    plot_point_clouds(clouds, y_test.numpy(), titles=["input"] + [f"after {b.name}" for b in per_block],
-                      ncols=DEPTH + 1, fig=row)
+    plot_point_clouds(
+        clouds, y_test.numpy(), titles=["input"] + [f"after {b.name}" for b in per_block], ncols=DEPTH + 1, fig=row
+    )
     row.suptitle(f"tau = {tau:g}")
 
 # %%
@@ -137,17 +138,29 @@ for tau, per_block in samples.items():
         fit = analysis.holder_fit(b.x_in, b.x_out, eps=0.0, n_bootstrap=20, seed=SEED)
         rows[tau, b.index] = (cmp, fit)
 
-print(f"{'tau':>5} {'block':>8} {'kinetic':>9} {'cost ratio':>10} {'reassigned':>10} {'resolution':>10} "
-      f"{'eta':>5} {'C':>7}")
+print(
+    f"{'tau':>5} {'block':>8} {'kinetic':>9} {'cost ratio':>10} {'reassigned':>10} {'resolution':>10} "
+    f"{'eta':>5} {'C':>7}"
+)
 for (tau, k), (cmp, fit) in rows.items():
-    print(f"{tau:5g} {names[k]:>8} {cmp.kinetic:9.4f} {cmp.cost_ratio:10.4f} {cmp.fraction_reassigned:10.1%} "
-          f"{cmp.resolution:10.2f} {fit.eta:5.2f} {fit.C:7.3g}")
+    print(
+        f"{tau:5g} {names[k]:>8} {cmp.kinetic:9.4f} {cmp.cost_ratio:10.4f} {cmp.fraction_reassigned:10.1%} "
+        f"{cmp.resolution:10.2f} {fit.eta:5.2f} {fit.C:7.3g}"
+    )
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-plot_by_block({f"tau = {tau:g}": [rows[tau, k][0].kinetic for k in range(DEPTH)] for tau in TAUS},
-              ylabel="kinetic cost (own pairing)", log=True, ax=axes[0])
-plot_by_block({f"tau = {tau:g}": [rows[tau, k][0].cost_ratio for k in range(DEPTH)] for tau in TAUS},
-              ylabel="kinetic / $W_2^2$", reference=1.0, ax=axes[1])
+plot_by_block(
+    {f"tau = {tau:g}": [rows[tau, k][0].kinetic for k in range(DEPTH)] for tau in TAUS},
+    ylabel="kinetic cost (own pairing)",
+    log=True,
+    ax=axes[0],
+)
+plot_by_block(
+    {f"tau = {tau:g}": [rows[tau, k][0].cost_ratio for k in range(DEPTH)] for tau in TAUS},
+    ylabel="kinetic / $W_2^2$",
+    reference=1.0,
+    ax=axes[1],
+)
 
 # %%
 # Where the pairing is not optimal
@@ -160,8 +173,9 @@ fig, axes = plt.subplots(1, len(TAUS), figsize=(5.5 * len(TAUS), 5), layout="con
 for ax, tau in zip(axes, TAUS, strict=True):
     k = max(range(DEPTH), key=lambda m: rows[tau, m][0].cost_ratio)
     b, (cmp, _) = samples[tau][k], rows[tau, k]
-    plot_transport_arrows(b.x_in, b.x_out, cmp, max_points=300, ax=ax,
-                          title=f"tau = {tau:g}, {b.name}: cost ratio {cmp.cost_ratio:.3f}")
+    plot_transport_arrows(
+        b.x_in, b.x_out, cmp, max_points=300, ax=ax, title=f"tau = {tau:g}, {b.name}: cost ratio {cmp.cost_ratio:.3f}"
+    )
 
 # %%
 # The path of the data
@@ -172,8 +186,9 @@ for ax, tau in zip(axes, TAUS, strict=True):
 for tau, per_block in samples.items():
     steps = [analysis.wasserstein(b.x_in, b.x_out).w2 for b in per_block]
     direct = analysis.wasserstein(per_block[0].x_in, per_block[-1].x_out).w2
-    print(f"tau = {tau:g}: path length {sum(steps):.3f}, W2(input, output) {direct:.3f}, "
-          f"ratio {sum(steps) / direct:.2f}")
+    print(
+        f"tau = {tau:g}: path length {sum(steps):.3f}, W2(input, output) {direct:.3f}, ratio {sum(steps) / direct:.2f}"
+    )
 
 # %%
 # What it shows

@@ -57,9 +57,25 @@ def otblocks(*argv: str) -> None:
 # %%
 # The sweep
 # ---------
-otblocks("sweep", config, "--out", out / "sweep", "--seeds", SEEDS, "--quiet",
-         "--set", f"transport.tau={TAUS}", "--set", f"model.depth={DEPTH}", "--set", f"train.epochs={EPOCHS}",
-         "--set", f"data.n_val={N_VAL}", "--set", f"data.n_test={N_TEST}")
+otblocks(
+    "sweep",
+    config,
+    "--out",
+    out / "sweep",
+    "--seeds",
+    SEEDS,
+    "--quiet",
+    "--set",
+    f"transport.tau={TAUS}",
+    "--set",
+    f"model.depth={DEPTH}",
+    "--set",
+    f"train.epochs={EPOCHS}",
+    "--set",
+    f"data.n_val={N_VAL}",
+    "--set",
+    f"data.n_test={N_TEST}",
+)
 runs = sorted(p.parent for p in (out / "sweep").glob("*/summary.json"))
 print("\n".join(p.name for p in runs))
 

@@ -75,8 +75,9 @@ class PreActBlock(torch.nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1,
-                 norm_layer=None):
+    def __init__(
+        self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1, norm_layer=None
+    ):
         super().__init__()
         self.bn1 = torch.nn.BatchNorm2d(inplanes)
         self.conv1 = conv3x3(inplanes, planes, stride)
@@ -137,7 +138,8 @@ print(shortcuts)
 samples = {
     "resnet18, ReLU(P(x) + g(x))": analysis.collect_blocks(post, x, names=names, shortcuts=shortcuts),
     "resnet18, P(x) + g(x)": analysis.collect_blocks(
-        post, x, names=names, shortcuts=shortcuts, residuals={name: f"{name}.bn2" for name in names}),
+        post, x, names=names, shortcuts=shortcuts, residuals={name: f"{name}.bn2" for name in names}
+    ),
     "pre-activation, P(x) + g(x)": analysis.collect_blocks(pre, x, names=names, shortcuts=shortcuts),
 }
 for s in samples["resnet18, P(x) + g(x)"]:
@@ -158,15 +160,26 @@ for label, per_block in samples.items():
     print(label)
     for s, cmp in zip(per_block, results[label], strict=True):
         rms = np.sqrt((s.x_in**2).sum(1).mean())
-        print(f"  {s.name:9} cost ratio {cmp.cost_ratio:7.4f}  reassigned {cmp.fraction_reassigned:6.1%}  "
-              f"resolution {cmp.resolution:5.2f}{' (uninformative)' if cmp.uninformative else ''}  "
-              f"relative displacement {np.sqrt(cmp.kinetic) / rms:.3f}")
+        print(
+            f"  {s.name:9} cost ratio {cmp.cost_ratio:7.4f}  reassigned {cmp.fraction_reassigned:6.1%}  "
+            f"resolution {cmp.resolution:5.2f}{' (uninformative)' if cmp.uninformative else ''}  "
+            f"relative displacement {np.sqrt(cmp.kinetic) / rms:.3f}"
+        )
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-plot_by_block({label: [c.cost_ratio for c in cmps] for label, cmps in results.items()},
-              ylabel="kinetic / $W_2^2$", reference=1.0, ax=axes[0])
-plot_by_block({label: [c.resolution for c in cmps] for label, cmps in results.items()},
-              ylabel="resolution (displacement / spacing)", reference=1.0, log=True, ax=axes[1])
+plot_by_block(
+    {label: [c.cost_ratio for c in cmps] for label, cmps in results.items()},
+    ylabel="kinetic / $W_2^2$",
+    reference=1.0,
+    ax=axes[0],
+)
+plot_by_block(
+    {label: [c.resolution for c in cmps] for label, cmps in results.items()},
+    ylabel="resolution (displacement / spacing)",
+    reference=1.0,
+    log=True,
+    ax=axes[1],
+)
 for ax in axes:
     ax.set_xticks(range(len(names)), names, rotation=45, fontsize="small")
     ax.set_xlabel("")
@@ -194,8 +207,11 @@ def pre_relu_sum(block):
     return lambda h: h + block.bn2(block.conv2(F.relu(block.bn1(block.conv1(h)))))
 
 
-maps = {"resnet18, ReLU(P(x) + g(x))": (post, lambda b: b), "resnet18, P(x) + g(x)": (post, pre_relu_sum),
-        "pre-activation, P(x) + g(x)": (pre, lambda b: b)}
+maps = {
+    "resnet18, ReLU(P(x) + g(x))": (post, lambda b: b),
+    "resnet18, P(x) + g(x)": (post, pre_relu_sum),
+    "pre-activation, P(x) + g(x)": (pre, lambda b: b),
+}
 same_shape = [k for k, name in enumerate(names) if name not in shortcuts]
 asymmetry = {}
 for label, (model, as_map) in maps.items():
@@ -205,13 +221,16 @@ for label, (model, as_map) in maps.items():
         c = block.conv2.out_channels
         side = math.isqrt(samples[label][k].x_in.shape[1] // c)  # square feature maps
         points = torch.tensor(samples[label][k].x_in[:N_JACOBIAN], dtype=torch.float32)
-        asymmetry[label].append(analysis.jacobian_asymmetry(flat(as_map(block), (c, side, side)), points,
-                                                            n_probes=8, seed=SEED))
+        asymmetry[label].append(
+            analysis.jacobian_asymmetry(flat(as_map(block), (c, side, side)), points, n_probes=8, seed=SEED)
+        )
     print(label)
     for k, j in zip(same_shape, asymmetry[label], strict=True):
-        print(f"  {names[k]:9} asymmetry {j.asymmetry:.3f} +- {j.asymmetry_se:.3f}  "
-              f"min eigenvalue of the symmetric part {j.min_eigenvalue:8.3f}  "
-              f"(negative at {j.fraction_negative:.0%} of the points)")
+        print(
+            f"  {names[k]:9} asymmetry {j.asymmetry:.3f} +- {j.asymmetry_se:.3f}  "
+            f"min eigenvalue of the symmetric part {j.min_eigenvalue:8.3f}  "
+            f"(negative at {j.fraction_negative:.0%} of the points)"
+        )
 
 # %%
 # What the analysis says

@@ -18,8 +18,8 @@ from .errors import (
     RunDirError,
 )
 from .models import BlockModule, BlockwiseNet, build_model
-from .trained import LoadedRun, load_run
 from .schedules import tau_schedule
+from .trained import LoadedRun, load_run
 from .training import RunSummary, train
 from .transport import Penalty, penalty_weight, transport_cost
 

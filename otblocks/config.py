@@ -25,9 +25,10 @@ import dataclasses
 import math
 import tomllib
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .errors import ConfigError, FileSystemError
 from .footprint import check_fits
@@ -237,7 +238,7 @@ class RunConfig:
         """Plain nested dict; ``inf`` stays a float (TOML and our JSON writer accept it)."""
         return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
-    def replace(self, **sections: Any) -> "RunConfig":
+    def replace(self, **sections: Any) -> RunConfig:
         """A copy with whole sections replaced (``RunConfig.replace(train=...)``)."""
         return dataclasses.replace(self, **sections)
 
@@ -299,9 +300,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> RunConfig:
     sections: dict[str, Any] = {}
     for name, values in raw.items():
         if name not in _SECTIONS:
-            raise ConfigError(
-                f"Unknown config section [{name}]; allowed sections are {_allowed(list(_SECTIONS))}."
-            )
+            raise ConfigError(f"Unknown config section [{name}]; allowed sections are {_allowed(list(_SECTIONS))}.")
         if not isinstance(values, Mapping):
             raise ConfigError(f"The config section [{name}] must be a table; got {values!r}.")
         cls = _SECTIONS[name]
@@ -310,8 +309,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> RunConfig:
         for key, value in values.items():
             if key not in hints:
                 raise ConfigError(
-                    f"Unknown config key '{name}.{key}'; allowed keys of [{name}] are "
-                    f"{_allowed(list(hints))}."
+                    f"Unknown config key '{name}.{key}'; allowed keys of [{name}] are {_allowed(list(hints))}."
                 )
             kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
         sections[name] = cls(**kwargs)
@@ -443,7 +441,8 @@ def _validate_stages(m: ModelConfig) -> None:
     """The stage layout of a conv ResNet: lengths, positive entries, ``depth`` = their sum."""
     if len(m.stage_blocks) != len(m.stage_channels):
         raise _fail(
-            "model.stage_channels", m.stage_channels,
+            "model.stage_channels",
+            m.stage_channels,
             f"a list of {len(m.stage_blocks)} channel counts (one per entry of model.stage_blocks)",
         )
     if any(b < 1 for b in m.stage_blocks):
@@ -455,7 +454,8 @@ def _validate_stages(m: ModelConfig) -> None:
     widths = [m.stem_channels, *m.stage_channels]
     if m.shortcut == "pad" and any(b < a for a, b in zip(widths, widths[1:])):
         raise _fail(
-            "model.shortcut", m.shortcut,
+            "model.shortcut",
+            m.shortcut,
             f"'projection' when the channels decrease (stem, stages: {widths}); 'pad' only adds zero channels",
         )
 
@@ -501,9 +501,7 @@ def validate(config: RunConfig) -> None:
         _validate_stages(m)
     if m.split_points:
         if sorted(set(m.split_points)) != list(m.split_points) or not all(0 < s < m.depth for s in m.split_points):
-            raise _fail(
-                "model.split_points", m.split_points, f"strictly increasing block indices in (0, {m.depth})"
-            )
+            raise _fail("model.split_points", m.split_points, f"strictly increasing block indices in (0, {m.depth})")
     elif m.depth % m.blocks_per_module:
         raise ConfigError(
             f"The 'model.depth' config key must be divisible by 'model.blocks_per_module' "
@@ -515,7 +513,9 @@ def validate(config: RunConfig) -> None:
     _check_choice("transport.schedule", t.schedule, ("constant", "varying", "list", "multiplier"))
     if t.schedule == "multiplier":
         if t.tau == math.inf:
-            raise _fail("transport.tau", t.tau, "a positive number (the multiplier's start) with schedule = 'multiplier'")
+            raise _fail(
+                "transport.tau", t.tau, "a positive number (the multiplier's start) with schedule = 'multiplier'"
+            )
         if not (0 < t.multiplier_step < math.inf):
             raise _fail("transport.multiplier_step", t.multiplier_step, "a positive finite number (h)")
         if t.multiplier_period < 1:
@@ -524,9 +524,7 @@ def validate(config: RunConfig) -> None:
     _check_choice("transport.normalization", t.normalization, ("sample", "element"))
     if t.schedule == "list":
         if len(t.taus) != config.n_modules:
-            raise _fail(
-                "transport.taus", t.taus, f"a list of {config.n_modules} values (one per module)"
-            )
+            raise _fail("transport.taus", t.taus, f"a list of {config.n_modules} values (one per module)")
         for value in t.taus:
             if not value > 0:
                 raise _fail("transport.taus", t.taus, "a list of positive numbers or inf")
@@ -570,7 +568,8 @@ def validate(config: RunConfig) -> None:
     dist = config.distributed
     if any(p < 1 for p in dist.placement) or (dist.placement and sum(dist.placement) != config.n_modules):
         raise _fail(
-            "distributed.placement", dist.placement,
+            "distributed.placement",
+            dist.placement,
             f"empty or positive module counts per rank summing to {config.n_modules}",
         )
     _check_choice("distributed.balance", dist.balance, ("parameters", "time"))

@@ -76,7 +76,13 @@ def write_run_features(
         raise ValueError(f"The 'n' parameter of `write_run_features` must be an int in [1, {len(dataset)}]; got {n}.")
     indices, x, y = sample_points(dataset, n, seed)
     features = compute_features(
-        run.net, (x, y), pool=pool, project=project, seed=seed, batch_size=run.config.train.batch_size, device=device,
+        run.net,
+        (x, y),
+        pool=pool,
+        project=project,
+        seed=seed,
+        batch_size=run.config.train.batch_size,
+        device=device,
     )
     arrays = _arrays(features)
     metadata = {
@@ -102,8 +108,13 @@ def write_run_features(
     path = Path(out) if out is not None else RunPaths(run.path).features_file(split)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, labels=features.labels.numpy(), indices=indices.astype(np.int64),
-             metadata=np.array(json.dumps(metadata)), **arrays)
+    np.savez(
+        tmp,
+        labels=features.labels.numpy(),
+        indices=indices.astype(np.int64),
+        metadata=np.array(json.dumps(metadata)),
+        **arrays,
+    )
     tmp.replace(path)
     return path
 

@@ -93,9 +93,7 @@ class DirLock:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise FileSystemError(
-                f"Cannot create the {self.what} '{self.directory}': {err.strerror or err}."
-            ) from None
+            raise FileSystemError(f"Cannot create the {self.what} '{self.directory}': {err.strerror or err}.") from None
         token = uuid.uuid4().hex
         record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "token": token}
         for _ in range(3):  # a take-over may race with another one; then the winner holds it

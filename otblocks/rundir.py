@@ -86,6 +86,13 @@ HOLDER = RunFigure(
     "Pairs of points: ||T(x) - T(y)|| against ||x - y||, the bound 2 eps + C r^eta and the fitted scale range, "
     "by block.",
 )
+HOLDER_PROFILE = RunFigure(
+    "holder_profile.png",
+    "Hölder profile by block: the largest ||T(x) - T(y)|| / ||x - y|| at each scale, from pairs of sample points "
+    "(octave bands of ||x - y|| from the sampling resolution up, at their upper edges) and from probes x + delta u "
+    "(the block evaluated below the sampling resolution), with 95% bootstrap bands; filled markers: the small-scale "
+    "window whose slope gives eta (flat: Lipschitz, eta = 1; slope eta - 1: eta-Hölder).",
+)
 TRANSPORT_ARROWS = RunFigure(
     "transport_arrows.png",
     "2-D blocks only. Blue: the block's arrows x -> T(x); grey: exact-OT arrows; red circles: points the optimal "
@@ -93,7 +100,15 @@ TRANSPORT_ARROWS = RunFigure(
 )
 POINT_CLOUDS = RunFigure("point_clouds.png", "2-D data only: the sample at every depth, coloured by class.")
 
-FIGURES = (ACCURACY_BY_DEPTH, DISPLACEMENT_BY_BLOCK, COST_RATIO_BY_BLOCK, HOLDER, TRANSPORT_ARROWS, POINT_CLOUDS)
+FIGURES = (
+    ACCURACY_BY_DEPTH,
+    DISPLACEMENT_BY_BLOCK,
+    COST_RATIO_BY_BLOCK,
+    HOLDER,
+    HOLDER_PROFILE,
+    TRANSPORT_ARROWS,
+    POINT_CLOUDS,
+)
 """Every figure ``otblocks analyze`` may write, in the order the report shows them."""
 
 

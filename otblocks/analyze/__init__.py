@@ -22,8 +22,8 @@ The rooms:
 Extending it. A unit's record is built from the result objects' ``to_dict``, so a field added
 to :class:`analysis.MapComparison` or :class:`analysis.HolderFit` (an interval, a profile, a
 solver certificate) reaches ``analysis.json`` with no change here. A new measurement of a unit
-(say a probe-mode Hölder fit of the unit as a callable) is one field of :class:`UnitAnalysis`,
-one call in :func:`measure_unit` and one key in :meth:`UnitAnalysis.record`; a new lever (a
+is one field of :class:`UnitAnalysis`, one call in :func:`measure_unit` and one key in
+:meth:`UnitAnalysis.record` (as the probe-mode Hölder fit ``holder_probe`` was added); a new lever (a
 solver, a bootstrap count) is one field of :class:`AnalysisOptions`, one argument of
 :func:`analyze_run` and one option of ``otblocks analyze``. Optional keys keep
 ``schema_version`` at 1; changing or removing a key bumps it.

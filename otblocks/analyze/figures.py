@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from analysis.plot import (
     plot_by_block,
     plot_holder,
+    plot_holder_profile,
     plot_point_clouds,
     plot_transport_arrows,
 )
@@ -25,6 +26,7 @@ from ..rundir import (
     COST_RATIO_BY_BLOCK,
     DISPLACEMENT_BY_BLOCK,
     HOLDER,
+    HOLDER_PROFILE,
     POINT_CLOUDS,
     TRANSPORT_ARROWS,
     RunFigure,
@@ -91,6 +93,18 @@ def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
     for ax in axes[len(chosen):]:
         ax.set_visible(False)
     save(fig, HOLDER)
+
+    profiled = [b for b in blocks if b.holder is not None or b.holder_probe is not None]
+    if profiled:
+        chosen = _panels(len(profiled))
+        fig, axes = _grid(len(chosen))
+        for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
+            b = profiled[i]
+            fits = {name: fit for name, fit in (("sample", b.holder), ("probe", b.holder_probe)) if fit is not None}
+            plot_holder_profile(fits, ax=ax, title=f"block {b.unit.index}")
+        for ax in axes[len(chosen):]:
+            ax.set_visible(False)
+        save(fig, HOLDER_PROFILE)
 
     if all(b.unit.x_in.shape[1] == 2 and b.unit.x_out.shape[1] == 2 for b in blocks):
         compared = [b for b in blocks if b.comparison is not None]

@@ -43,6 +43,11 @@ class MinimizingMovement:
         :math:`\sum_k W_2(\rho_k, \rho_{k+1})`, when every step was measured.
     w2_start_end : float or None
         :math:`W_2(\rho_0, \rho_K)`, when the stem's output and the last block's output have one dimension.
+    w2_start_end_ci : tuple of float or None
+        Subsampling interval of ``w2_start_end`` (:attr:`analysis.WassersteinResult.w2_ci`: the
+        sampling variability of the estimate, not its bias).
+    w2_start_end_bias : str or None
+        The known direction of that estimate's bias (:attr:`analysis.WassersteinResult.bias`).
     """
 
     loss_by_depth: list[float]
@@ -52,6 +57,8 @@ class MinimizingMovement:
     tau: list[float]
     path_length: float | None
     w2_start_end: float | None
+    w2_start_end_ci: tuple[float, float] | None = None
+    w2_start_end_bias: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,7 +80,8 @@ def head_losses(
 
 def minimizing_movement(
     loss: Sequence[float], accuracy: Sequence[float], steps: Sequence[float | None], taus: Sequence[float],
-    w2_start_end: float | None,
+    w2_start_end: float | None, w2_start_end_ci: tuple[float, float] | None = None,
+    w2_start_end_bias: str | None = None,
 ) -> MinimizingMovement:
     """Assemble the claim-3 numbers from the head losses and the modules' :math:`W_2` steps."""
     return MinimizingMovement(
@@ -84,4 +92,6 @@ def minimizing_movement(
         tau=list(taus),
         path_length=float(sum(steps)) if all(s is not None for s in steps) else None,
         w2_start_end=w2_start_end,
+        w2_start_end_ci=tuple(w2_start_end_ci) if w2_start_end_ci is not None else None,
+        w2_start_end_bias=w2_start_end_bias,
     )

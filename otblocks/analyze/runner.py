@@ -41,9 +41,10 @@ def analyze_run(
     n: int = 1000,
     method: str = "exact",
     seed: int = 0,
-    pairs: int = 20_000,
+    pairs: int = 500_000,
     bootstrap: int = 30,
     blocks: tuple[int, ...] | None = None,
+    jacobian_points: int | None = None,
     device: str = "auto",
     quiet: bool = False,
     figures: bool = True,
@@ -58,7 +59,7 @@ def analyze_run(
     ----------
     run_dir : path
         A finished run (``summary.json`` present).
-    split, n, method, seed, pairs, bootstrap, blocks
+    split, n, method, seed, pairs, bootstrap, blocks, jacobian_points
         See :class:`AnalysisOptions`.
     device : {'auto', 'cpu', 'cuda'}
         Where the network runs (``auto``: a GPU when one is visible). The OT measurements run on
@@ -73,7 +74,7 @@ def analyze_run(
     RunAnalysis
     """
     options = AnalysisOptions(split=split, n=n, method=method, seed=seed, pairs=pairs, bootstrap=bootstrap,
-                              blocks=tuple(blocks) if blocks is not None else None)
+                              blocks=tuple(blocks) if blocks is not None else None, jacobian_points=jacobian_points)
     dev = torch.device(resolve_device(device))
     run = load_run(run_dir, device=dev)
     options.check_blocks(len(run.net.blocks()))
@@ -106,9 +107,9 @@ def analyze_run(
     module_results = module_results or tuple(b.as_module() for b in block_results)  # modules of one block
     bounds = [b.stability for b in block_results if b.stability is not None]
     loss, accuracy = head_losses(run.net, x, y, dev)
-    w2_start_end = None
+    start_end = None
     if rho0.shape == final.shape:
-        w2_start_end = analysis.wasserstein(rho0, final, method=options.method, seed=options.seed).w2
+        start_end = analysis.wasserstein(rho0, final, method=options.method, seed=options.seed)
     result = RunAnalysis(
         run_dir=run.path,
         options=options,
@@ -118,7 +119,12 @@ def analyze_run(
         blocks=block_results,
         modules=module_results,
         composed_bound=analysis.compose_bounds(bounds) if bounds and len(bounds) == len(block_results) else None,
-        movement=minimizing_movement(loss, accuracy, [m.w2 for m in module_results], run.summary.taus, w2_start_end),
+        movement=minimizing_movement(
+            loss, accuracy, [m.w2 for m in module_results], run.summary.taus,
+            start_end.w2 if start_end is not None else None,
+            start_end.w2_ci if start_end is not None else None,
+            start_end.bias if start_end is not None else None,
+        ),
         val_accuracy_by_depth=run.summary.val_accuracy_by_depth,
         test_accuracy_by_depth=run.summary.test_accuracy_by_depth,
         best_depth=run.summary.best_depth,

@@ -26,10 +26,9 @@ import json
 import pickle
 import re
 import sys
+import tomllib
 from collections.abc import Sequence
 from typing import NoReturn
-
-import tomllib
 
 from ..errors import OtblocksError, UsageError
 from . import analyze, compare, demo, features, sweep, train

@@ -33,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="directory for the two runs (default: runs/demo)")
     p.add_argument("--tau", type=float, default=DEFAULT_TAU, help=f"the finite tau (default: {DEFAULT_TAU})")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a key of the embedded configuration (repeatable)",
     )
     p.add_argument("--n", type=int, default=1000, help="validation points used by the OT analysis (default: 1000)")
@@ -82,8 +86,10 @@ def format_ot_table(blocks: dict[str, Sequence[UnitAnalysis]]) -> str:
             b = run_blocks[i] if i < len(run_blocks) else None
             ratio = b.comparison.cost_ratio if b is not None and b.comparison is not None else None
             eta = b.holder.eta if b is not None and b.holder is not None else None
-            cells.append(f"{_cell(b.kinetic if b is not None else None, '.4g', 16)} {_cell(ratio, '.4f', 14)} "
-                         f"{_cell(eta, '.3f', 12)}")
+            cells.append(
+                f"{_cell(b.kinetic if b is not None else None, '.4g', 16)} {_cell(ratio, '.4f', 14)} "
+                f"{_cell(eta, '.3f', 12)}"
+            )
         lines.append(f"{i:>5} " + " ".join(cells))
     return "\n".join(lines)
 
@@ -123,14 +129,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"Accuracy by depth ({n_modules} modules of one block; * = best depth on validation)")
     print(format_table(summaries))
     print()
-    print(f"Every block against the exact OT map ({analyses[run_name(math.inf)].n} validation points; "
-          "cost ratio = own transport cost / W2^2, 1 = optimal pairing on the sample; eta = fitted Hölder exponent)")
+    print(
+        f"Every block against the exact OT map ({analyses[run_name(math.inf)].n} validation points; "
+        "cost ratio = own transport cost / W2^2, 1 = optimal pairing on the sample; eta = fitted Hölder exponent)"
+    )
     print(format_ot_table({name: a.blocks for name, a in analyses.items()}))
     print()
     for name, path in runs.items():
         s = summaries[name]
-        print(f"{name}: best depth {s.best_depth}, test accuracy there {s.test_accuracy_at_best_depth:.4f}; "
-              f"run directory {path}, report {RunPaths(path).report_html}")
+        print(
+            f"{name}: best depth {s.best_depth}, test accuracy there {s.test_accuracy_at_best_depth:.4f}; "
+            f"run directory {path}, report {RunPaths(path).report_html}"
+        )
     print(f"comparison of the two runs: {comparison_dir}")
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
     return 0

@@ -13,13 +13,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "features", help="write the inputs and outputs of every block of a finished run (for the OT analysis)"
     )
     p.add_argument("run_dir", help="a finished run directory")
-    p.add_argument("--split", choices=("val", "test"), default="val",
-                   help="which split the points come from (default: val)")
+    p.add_argument(
+        "--split", choices=("val", "test"), default="val", help="which split the points come from (default: val)"
+    )
     p.add_argument("--n", type=int, default=1000, help="number of points (default: 1000)")
     p.add_argument("--pool", type=int, help="average-pool feature maps to POOL x POOL")
     p.add_argument("--project", type=int, metavar="D", help="randomly project features of dimension > D to D")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the choice of points and of the projections (default: 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the choice of points and of the projections (default: 0)"
+    )
     p.add_argument("--out", help="output file (default: RUN_DIR/features/SPLIT.npz)")
     p.add_argument("--device", default="auto", help="where to run the network: auto, cpu or cuda (default: auto)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -31,8 +33,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         path = write_run_features(
-            args.run_dir, args.split, args.n, pool=args.pool, project=args.project, seed=args.seed,
-            out=args.out, device=resolve_device(args.device),
+            args.run_dir,
+            args.split,
+            args.n,
+            pool=args.pool,
+            project=args.project,
+            seed=args.seed,
+            out=args.out,
+            device=resolve_device(args.device),
         )
     except ValueError as err:
         raise ConfigError(str(err)) from None

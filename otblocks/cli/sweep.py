@@ -35,17 +35,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="TOML configuration file")
     p.add_argument("--out", required=True, help="directory of the runs (one sub-directory per grid point)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2",
         help="a config key and its values, e.g. --set transport.tau=0.1,1,inf (repeatable: the grid is the product)",
     )
     p.add_argument("--seeds", type=_seeds, default=[0], help="train.seed values, e.g. 0,1,2 (default: 0)")
     p.add_argument(
-        "--data-seeds", type=_seeds, default=[],
+        "--data-seeds",
+        type=_seeds,
+        default=[],
         help="data.seed values (which training subset is drawn), e.g. 0,1,2: intervals then include the draw "
         "(default: the configuration's data.seed)",
     )
     p.add_argument(
-        "--jobs", type=_jobs, default=1,
+        "--jobs",
+        type=_jobs,
+        default=1,
         help="runs trained at once, in separate processes sharing the cores (default: 1)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
@@ -56,8 +64,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     fixed = [f"train.device={args.device}"] if args.device else []
     run_sweep(
-        args.config, args.out, args.overrides, args.seeds, data_seeds=args.data_seeds, fixed=fixed,
-        jobs=args.jobs, quiet=args.quiet,
+        args.config,
+        args.out,
+        args.overrides,
+        args.seeds,
+        data_seeds=args.data_seeds,
+        fixed=fixed,
+        jobs=args.jobs,
+        quiet=args.quiet,
     )
     print(f"sweep finished; compare with: otblocks compare {args.out}")
     return 0

@@ -16,7 +16,11 @@ from ..training import train
 def add_common_run_options(parser: argparse.ArgumentParser) -> None:
     """``--set``, ``--device`` and ``--quiet``, shared by the commands that train."""
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a config key (repeatable), e.g. --set transport.tau=0.5",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
@@ -34,12 +38,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory (must be empty unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument(
-        "--allow-change", action="append", default=[], metavar="SECTION.KEY",
+        "--allow-change",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY",
         help="with --resume: a config key that may differ from the run's config.toml (repeatable), e.g. "
         "--allow-change train.lr --set train.lr=0.001 after a non-finite loss; recorded in config_changes.jsonl",
     )
     p.add_argument(
-        "--distributed", action="store_true",
+        "--distributed",
+        action="store_true",
         help="run the parallel regime as a pipeline over the processes torchrun started "
         "(torchrun --nproc-per-node=K -m otblocks train CONFIG --out DIR --distributed)",
     )

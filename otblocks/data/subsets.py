@@ -29,9 +29,9 @@ def stratified_split(
     counts : ndarray of int, shape (n_classes,)
         How many items of each class to pick.
     seed : int or tuple of int
-        Seeds the choice (``numpy.random.default_rng(seed)``). With the same labels and seed, smaller counts pick subsets of what
-        larger counts pick (each class is drawn in the order of one seeded permutation), so
-        shrinking training sets are nested.
+        Seeds the choice (``numpy.random.default_rng(seed)``). With the same labels and seed, smaller counts pick
+        subsets of what larger counts pick (each class is drawn in the order of one seeded
+        permutation), so shrinking training sets are nested.
 
     Returns
     -------

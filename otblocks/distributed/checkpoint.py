@@ -78,7 +78,9 @@ def merge_states(states: Sequence[dict[str, Any]], n_modules: int) -> dict[str, 
     if sorted(opts) != list(range(n_modules)):
         raise ValueError(f"The rank states cover modules {sorted(opts)}; expected 0 to {n_modules - 1}.")
     keys = sorted({key for values in penalty.values() for key in values})
-    merged = {key: [penalty[k][key] for k in range(n_modules)] for key in keys} if keys else {"lambdas": [], "steps": []}
+    merged = (
+        {key: [penalty[k][key] for k in range(n_modules)] for key in keys} if keys else {"lambdas": [], "steps": []}
+    )
     return {"model": model, "opts": [opts[k] for k in range(n_modules)], "penalty": merged}
 
 

@@ -49,8 +49,16 @@ CREDIT, FINAL = 1, 2
 HEADER_SLOTS = 32
 _HEADER_TAG, _CREDIT_TAG = 1, 2
 _DTYPES = (
-    torch.float32, torch.float16, torch.bfloat16, torch.float64,
-    torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool,
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.float64,
+    torch.int64,
+    torch.int32,
+    torch.int16,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
 )
 
 

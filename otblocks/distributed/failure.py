@@ -92,7 +92,6 @@ def record_failure(store: dist.Store, line: str) -> str:
     return kept.decode() if isinstance(kept, bytes) else str(kept)
 
 
-
 @dataclass(frozen=True)
 class Fault:
     """An injected fault: ``rank`` does ``action`` before training batch ``batch`` of ``epoch``."""

@@ -106,7 +106,9 @@ def resolve_backend(name: str, device: torch.device) -> str:
     if name == "auto":
         return "nccl" if device.type == "cuda" else "gloo"
     if name == "nccl" and device.type != "cuda":
-        raise ConfigError("The 'distributed.backend' config key is 'nccl' but this rank trains on the CPU; use 'gloo' or 'auto'.")
+        raise ConfigError(
+            "The 'distributed.backend' config key is 'nccl' but this rank trains on the CPU; use 'gloo' or 'auto'."
+        )
     return name
 
 

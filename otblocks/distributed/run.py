@@ -68,7 +68,9 @@ class _Start:
     finished: dict[str, Any] | None = None
 
 
-def train_distributed(config: RunConfig, out: str | Path, *, resume: bool = False, quiet: bool = False) -> RunSummary | None:
+def train_distributed(
+    config: RunConfig, out: str | Path, *, resume: bool = False, quiet: bool = False
+) -> RunSummary | None:
     r"""Train ``config`` as a pipeline over the processes that ``torchrun`` started; call it on every rank.
 
     Parameters
@@ -133,7 +135,9 @@ def _broadcast(world: World, obj: Any, what: str) -> Any:
     return box[0]
 
 
-def _start(config: RunConfig, paths: RunPaths, world: World, resume: bool) -> tuple[DataBundle | None, BlockwiseNet, _Start]:
+def _start(
+    config: RunConfig, paths: RunPaths, world: World, resume: bool
+) -> tuple[DataBundle | None, BlockwiseNet, _Start]:
     """Rank 0 checks the directory, reads the data and places the modules; every rank learns the outcome."""
     data, net, start = None, None, None
     if world.rank == 0:
@@ -215,9 +219,14 @@ class _Pipeline:
             return Link(peer, world.control, world.device, world.wire_device, world.timeout, config.train.channels_last)
 
         self.stage = Stage(
-            self.trainer, self.modules, rank,
-            link(rank - 1) if rank > 0 else None, link(rank + 1) if rank < last else None,
-            config.distributed, world.report, fault,
+            self.trainer,
+            self.modules,
+            rank,
+            link(rank - 1) if rank > 0 else None,
+            link(rank + 1) if rank < last else None,
+            config.distributed,
+            world.report,
+            fault,
         )
         self.position, self.elapsed, lines = start.position, 0.0, 0
         if start.position:
@@ -236,8 +245,12 @@ class _Pipeline:
     def run(self, quiet: bool) -> RunSummary | None:
         plan = self.trainer.plan
         bar = tqdm(
-            total=len(plan), initial=self.position, disable=quiet or self.world.rank != 0,
-            unit="epoch", desc="train", dynamic_ncols=True,
+            total=len(plan),
+            initial=self.position,
+            disable=quiet or self.world.rank != 0,
+            unit="epoch",
+            desc="train",
+            dynamic_ncols=True,
         )
         try:
             for index in range(self.position, len(plan)):
@@ -287,7 +300,9 @@ class _Pipeline:
         if self.data is None:
             return None
         tr, device = self.config.train, self.world.device
-        batches = iterate_batches(self.data.split(name), tr.batch_size, workers=tr.workers, pin_memory=device.type == "cuda")
+        batches = iterate_batches(
+            self.data.split(name), tr.batch_size, workers=tr.workers, pin_memory=device.type == "cuda"
+        )
         return ((x.to(device, non_blocking=True), y.to(device, non_blocking=True)) for x, y in batches)
 
     def _gather(self, obj: Any, what: str) -> list[Any]:
@@ -326,15 +341,21 @@ class _Pipeline:
         handover = {
             "final": final,
             "state": rank_state(trainer, self.modules),
-            "stage": {"rank": world.rank, "device": str(world.device), "modules": list(self.modules),
-                      **dataclasses.asdict(self.stage.stats)},
+            "stage": {
+                "rank": world.rank,
+                "device": str(world.device),
+                "modules": list(self.modules),
+                **dataclasses.asdict(self.stage.stats),
+            },
         }
         gathered = self._gather(handover, "the final results")
         summary = None
         if world.rank == 0:
             merged = merge_states([h["state"] for h in gathered], trainer.net.n_modules)
             trainer.load_state_dict(merged)  # rank 0 now holds every module's weights and timings
-            stats = {split: [h["final"][split][k] for h in gathered for k in sorted(h["final"][split])] for split in final}
+            stats = {
+                split: [h["final"][split][k] for h in gathered for k in sorted(h["final"][split])] for split in final
+            }
             devices = ", ".join(h["stage"]["device"] for h in gathered)
             save_atomic(
                 checkpoint_payload(self.config, len(trainer.plan), last_item, merged, self.log.lines, self.elapsed),

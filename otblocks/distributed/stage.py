@@ -45,7 +45,9 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 def owned_parts(net: BlockwiseNet, modules: range) -> list[nn.Module]:
     """The sub-modules of ``net`` that a stage of ``modules`` trains: the stem with module 0, then blocks and heads."""
-    return ([net.stem] if 0 in modules else []) + [part for k in modules for part in (net.block_modules[k], net.heads[k])]
+    return ([net.stem] if 0 in modules else []) + [
+        part for k in modules for part in (net.block_modules[k], net.heads[k])
+    ]
 
 
 @dataclass
@@ -166,7 +168,12 @@ class Stage:
         self._pass(batches, step, train=False)
         return {k: accs[k].result() for k in self.modules}
 
-    def _pass(self, batches: Iterable[Batch] | None, step: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor], train: bool) -> None:
+    def _pass(
+        self,
+        batches: Iterable[Batch] | None,
+        step: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+        train: bool,
+    ) -> None:
         self._pass_id += 1
         box = Mailbox()
         box.start(self.upstream, self.downstream, self.trainer.device)
@@ -194,7 +201,13 @@ class Stage:
                 pass
         box.join()  # each pump returns on ABORT, END, a closed connection or its timeout
 
-    def _exchange(self, box: Mailbox, batches: Iterable[Batch] | None, step: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor], train: bool) -> None:
+    def _exchange(
+        self,
+        box: Mailbox,
+        batches: Iterable[Batch] | None,
+        step: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+        train: bool,
+    ) -> None:
         """Receive, step and send every batch of the pass, then drain: no batch stays in flight."""
         credits: list[Outgoing] = []
         inputs = self._received(box, credits, train) if self.upstream is not None else iter(batches or ())

@@ -33,8 +33,10 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) 
 
 def _build_mlp_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> BlockwiseNet:
     d_in = math.prod(input_shape)
-    stem: nn.Module = nn.Identity() if d_in == cfg.width and len(input_shape) == 1 else nn.Sequential(
-        nn.Flatten(), nn.Linear(d_in, cfg.width)
+    stem: nn.Module = (
+        nn.Identity()
+        if d_in == cfg.width and len(input_shape) == 1
+        else nn.Sequential(nn.Flatten(), nn.Linear(d_in, cfg.width))
     )
     blocks = [MLPBlock(cfg.width, cfg.hidden, cfg.activation) for _ in range(cfg.depth)]
     modules = [BlockModule(blocks[a:b]) for a, b in module_bounds(cfg)]

@@ -208,7 +208,8 @@ def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
     for path in map(Path, paths):
         if not path.is_dir():
             raise RunDirError(
-                f"The run directory '{path}' does not exist." if not path.exists()
+                f"The run directory '{path}' does not exist."
+                if not path.exists()
                 else f"The run directory '{path}' is a file; expected a directory."
             )
         if RunPaths(path).config.exists():
@@ -246,7 +247,9 @@ def _read_summary(run: Path) -> dict[str, Any]:
         if key not in summary:
             raise BrokenFileError(f"The summary '{path}' lacks the field '{key}'; re-run the run or remove it.")
     values = [
-        *summary["val_accuracy_by_depth"], *summary["test_accuracy_by_depth"], summary["test_accuracy_at_best_depth"]
+        *summary["val_accuracy_by_depth"],
+        *summary["test_accuracy_by_depth"],
+        summary["test_accuracy_at_best_depth"],
     ]
     if not summary["test_accuracy_by_depth"] or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
@@ -286,7 +289,8 @@ def compare_runs(paths: Sequence[str | Path], confidence: float = 0.95) -> Compa
         (runs if RunPaths(run).summary.exists() else pending).append(run)
     if not runs:
         raise RunDirError(
-            f"The run directory '{pending[0]}' holds no finished run (no summary.json)" if len(pending) == 1
+            f"The run directory '{pending[0]}' holds no finished run (no summary.json)"
+            if len(pending) == 1
             else f"None of the {len(pending)} runs has finished (no summary.json)"
         )
     raws = {run: _raw_config(run) for run in runs}
@@ -304,6 +308,7 @@ def compare_runs(paths: Sequence[str | Path], confidence: float = 0.95) -> Compa
         shown = {k: configs[members[0]].get(k) for k in label_keys}
         label = ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()) or "all runs"
         depth = min(len(summaries[r]["test_accuracy_by_depth"]) for r in members)
+
         def by(key: str, k: int, members: list[Path] = members) -> list[float]:
             return [summaries[r][key][k] for r in members]
 

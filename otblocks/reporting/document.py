@@ -91,7 +91,7 @@ class Document:
         """One HTML file, images embedded as base64 PNG data."""
         body = [f"<h1>{html.escape(self.title)}</h1>", *_html(self.elements)]
         return (
-            f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(self.title)}</title>"
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
         )
 
@@ -113,8 +113,14 @@ def _markdown(elements: Sequence[Element], base: Path) -> list[str]:
         elif isinstance(e, Code):
             out += [f"```{e.language}", e.text.rstrip("\n"), "```", ""]
         elif isinstance(e, Details):
-            out += ["<details>", f"<summary>{html.escape(e.summary)}</summary>", "", *_markdown(e.elements, base),
-                    "</details>", ""]
+            out += [
+                "<details>",
+                f"<summary>{html.escape(e.summary)}</summary>",
+                "",
+                *_markdown(e.elements, base),
+                "</details>",
+                "",
+            ]
     return out
 
 

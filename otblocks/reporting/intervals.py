@@ -13,8 +13,8 @@ confidence. With :math:`n = 1` the interval is undefined (NaN bounds).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -45,7 +45,9 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
     """The Student-t interval of the mean of ``values`` at ``confidence``."""
     v = np.asarray(values, dtype=float)
     if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
-        raise ValueError(f"The 'values' parameter of `t_interval` must be a non-empty 1-D list of finite numbers; got {values!r}.")
+        raise ValueError(
+            f"The 'values' parameter of `t_interval` must be a non-empty 1-D list of finite numbers; got {values!r}."
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"The 'confidence' parameter of `t_interval` must be in (0, 1); got {confidence!r}.")
     mean = float(v.mean())

@@ -17,6 +17,7 @@ from ..rundir import (
     COST_RATIO_BY_BLOCK,
     DISPLACEMENT_BY_BLOCK,
     HOLDER,
+    HOLDER_PROFILE,
     POINT_CLOUDS,
     TRANSPORT_ARROWS,
     RunFigure,
@@ -83,23 +84,36 @@ def _claim_ot(doc: Document, a: dict[str, Any], paths: RunPaths) -> None:
     for b in a["blocks"]:
         m = b.get("map_vs_ot")
         if m is None:
-            rows.append([str(b["index"]), str(b["module"]), *["–"] * 8, b.get("note", "")])
+            rows.append([str(b["index"]), str(b["module"]), *["–"] * 9, b.get("note", "")])
             continue
         j = b.get("jacobian")
-        jac = f"{_f(j['asymmetry'], 3)} / {_f(j['min_eigenvalue'], 3)}" if j else "–"
+        jac = (f"{_f(j['asymmetry'], 3)} ± {_f(j.get('asymmetry_se'), 2)} / {_f(j['min_eigenvalue'], 3)} "
+               f"({j.get('n', '?')} points)" if j else "–")
         rows.append([
-            str(b["index"]), str(b["module"]), _f(b["kinetic"]), _f(b["w2_squared"]), _f(m["cost_ratio"]),
+            str(b["index"]), str(b["module"]), _f(b["kinetic"]), _f(b["w2_squared"]),
+            _with_interval(m["cost_ratio"], m.get("cost_ratio_ci"), 4),
+            _with_interval(m["monge_gap"], m.get("monge_gap_ci"), 3),
             _f(m["identity_optimal"]), _f(m["fraction_reassigned"], 3), _f(m["l2_uvp"], 3),
-            _f(m["resolution"], 3) + (" (uninformative)" if m["uninformative"] else ""), jac, "",
+            _f(m["resolution"], 3) + (" (uninformative)" if m["uninformative"] else ""), jac, b.get("note", ""),
         ])
-    doc.add(Table(["block", "module", "kinetic", "W2^2", "cost ratio", "identity optimal", "re-assigned", "L2-UVP %",
-                   "resolution", "Jacobian asym. / min eig.", "note"], rows))
+    doc.add(Table(["block", "module", "kinetic", "W2^2", "cost ratio [95% CI]", "Monge gap [95% CI]",
+                   "identity optimal", "re-assigned", "L2-UVP %", "resolution", "Jacobian asym. ± s.e. / min eig.",
+                   "note"], rows))
+    sizes = sorted({(m["n_subsamples"], m["subsample_size"]) for m in (b.get("map_vs_ot") for b in a["blocks"])
+                    if m and m.get("n_subsamples")})
+    where = ", ".join(f"{k} subsamples of {size} points" for k, size in sizes) or "none computed"
     doc.add(Para(
-        "Caveats. The empirical Monge gap (kinetic - W2^2) is biased **low**: on a finite sample, a map that is not an "
-        "OT map can still have an optimal pairing, all the more when displacements are small next to the sample "
-        "spacing (resolution below 1 flags this; there the Jacobian test replaces it: a C^1 map is an OT map iff its "
-        "Jacobian is symmetric positive semi-definite). The plug-in W2 is biased **high** in high dimension. A ratio "
-        "above 1 on the sample is evidence against optimality; a ratio of 1 is weaker evidence for it."
+        f"Intervals ({where}). The cost ratio's and the Monge gap's are subsampling intervals (Politis-Romano: "
+        "points drawn without replacement, the exact OT solved again on each subsample, the spread rescaled to n). "
+        "Subsampling, not the bootstrap: both statistics are biased in n (the gap grows with n) and a bootstrap "
+        "resample repeats points, which pairs a point with its own copy at zero cost. An interval states the "
+        "sampling variability at n, not the bias. The other numbers of the table are exact on this sample, so they "
+        "carry no interval: `kinetic` and `W2^2` are the costs of two pairings of the same n points (their sampling "
+        "variability is that of the ratio), `identity optimal`, `re-assigned` and `L2-UVP` are read off the exact "
+        "assignment, `resolution` is a flag (a ratio of medians). The Jacobian's asymmetry carries its standard "
+        "error (Hutchinson probes and the spread between points, delta method); its minimum eigenvalue is a Lanczos "
+        "upper estimate at the points listed (a negative value proves non-convexity there; no interval: it is a "
+        "minimum over those points). The Jacobian test runs only where the sample test is uninformative."
     ))
     for figure in (TRANSPORT_ARROWS, COST_RATIO_BY_BLOCK, DISPLACEMENT_BY_BLOCK, POINT_CLOUDS):
         _figure(doc, paths, figure)
@@ -108,37 +122,57 @@ def _claim_ot(doc: Document, a: dict[str, Any], paths: RunPaths) -> None:
 def _claim_regularity(doc: Document, a: dict[str, Any], paths: RunPaths) -> None:
     doc.add(Heading("Claim 2: regularity and the stability bound"))
     doc.add(Para(
-        "OT maps between densities bounded away from 0 and infinity on nice domains are eta-Hölder (Figalli). If a "
-        "block is eps-close to its OT map, ||T(x) - T(y)|| <= 2 eps + C ||x - y||^eta. Here eta is fitted with eps = 0 "
-        "(the upper envelope of the pairs on log-log axes, over the scale range shown: below the sample spacing there "
-        "are no pairs, and any Lipschitz map is eta-Hölder for every eta <= 1 on a bounded set, so the exponent only "
-        "means something with its range). eps is the block's largest deviation from the exact OT assignment "
-        "(`max_deviation`), C = C(eta, eps) the smallest constant over the measured pairs, and `satisfied` the share "
-        "of pairs meeting the bound."
+        "OT maps between densities bounded away from 0 and infinity on nice domains are eta-Hölder (Figalli), a "
+        "statement about ||T(x) - T(y)|| as ||x - y|| -> 0. If a block is eps-close to its OT map, ||T(x) - T(y)|| <= "
+        "2 eps + C ||x - y||^eta. eta is measured twice, with eps = 0 (the regularity of the block as a map), as the "
+        "small-scale slope of the Hölder profile (the largest ||T(x) - T(y)|| / ||x - y|| by scale, figure below): "
+        "from pairs of sample points, in octave bands from the sampling resolution (median nearest-neighbour "
+        "distance) up (`sample`), and from probes x + delta u through the block, which reach below the sampling "
+        "resolution (`probe`). `window` gives the scales of the three bands (sample) or radii (probe) the slope is "
+        "fitted over; where the profile is not flat there, or there are not enough pairs, the exponent is not "
+        "resolved and the report says why (in high dimension pair distances concentrate within a factor of two, "
+        "and the sample cannot resolve it). The stability bound uses the sample exponent when resolved, else the "
+        "probe's (`bound from`), over the sample's scale range: eps is the block's largest deviation from the "
+        "exact OT assignment (`max_deviation`), C = C(eta, eps) the smallest constant over the measured pairs, and "
+        "`satisfied` the share of pairs meeting the bound."
     ))
     rows = []
     for b in a["blocks"]:
-        h, s = b.get("holder"), b.get("stability")
-        if h is None or s is None:
+        if b.get("map_vs_ot") is None:
             continue
-        ci = h.get("eta_ci")
+        h, p, st = b.get("holder"), b.get("holder_probe"), b.get("stability")
+        overlap = b.get("exponents_overlap")
         rows.append([
-            str(b["index"]), _f(h["eta"], 3) + (f" [{_f(ci[0], 3)}, {_f(ci[1], 3)}]" if ci else ""),
-            f"{_f(h['scale_min'], 3)} – {_f(h['scale_max'], 3)}", _f(s["eps"], 3), _f(s["C"], 3),
-            _f(s["fraction_satisfied"], 4), str(h["n_pairs"]),
+            str(b["index"]), _exponent(h), _window(h), _exponent(p), _window(p),
+            "–" if overlap is None else _f(overlap), b.get("bound_from") or "–",
+            _f(st["eps"], 3) if st else "–", _with_interval(st["C"], st.get("C_ci"), 3) if st else "–",
+            _f(st["fraction_satisfied"], 4) if st else "–", str(st["n_pairs_total"]) if st else "–",
+            b.get("note", ""),
         ])
-    doc.add(Table(["block", "eta [95% CI]", "scale range", "eps", "C(eta, eps)", "satisfied", "pairs"], rows))
+    doc.add(Table(["block", "eta sample [95% CI]", "sample window", "eta probe [95% CI]", "probe radii",
+                   "overlap", "bound from", "eps", "C(eta, eps) [95% CI]", "satisfied", "pairs", "note"], rows))
     c = a.get("composed_bound")
     if c:
         doc.add(Para(
             f"Composed along the {len(c['eta'])} blocks: exponent prod eta_k = **{_f(c['exponent'], 4)}**, constant "
-            f"{_f(c['constant'], 4)}, floor (accumulated eps, at r = 0) {_f(c['floor'], 4)}."
+            f"{_f(c['constant'], 4)}, floor (accumulated eps, at r = 0) {_f(c['floor'], 4)}. No interval: the "
+            "blocks' bootstrap replicates are drawn independently, not jointly, so the per-block intervals above do "
+            "not compose into one for the product."
         ))
+    else:
+        doc.add(Para("No composed bound: at least one block has no stability bound (see its note)."))
     doc.add(Para(
-        "Caveats. C is a sample maximum, biased low; the bootstrap interval of eta resamples points. With eps = 0 the "
-        "bound is the regularity of the block as a map; the stability bound uses the eps measured against the "
-        "empirical OT assignment, itself a sample estimate."
+        "Intervals. eta's are 95% bootstrap percentile intervals (points, or probe anchors, resampled; the pairs' "
+        "distances are kept and reweighted); an exponent the profile does not resolve has none, and the reason "
+        "is given instead (`not resolved`). `overlap` says whether the sample and probe intervals overlap. C's "
+        "interval comes from the same bootstrap; C is a maximum, so its interval lies mostly below the sample "
+        "value and the population constant can exceed both. eps (the largest deviation from the exact OT "
+        "assignment) and `satisfied` (the share of the measured pairs meeting the bound) are exact on the sample: "
+        "no interval. Caveats: the stability bound uses the eps measured against the empirical OT assignment, "
+        "itself a sample estimate; the probe's envelope at a radius is a maximum over 256 anchors, which finds a "
+        "singularity only if an anchor lies within about that radius of it."
     ))
+    _figure(doc, paths, HOLDER_PROFILE)
     _figure(doc, paths, HOLDER)
 
 
@@ -157,8 +191,9 @@ def _claim_movement(doc: Document, a: dict[str, Any]) -> None:
     doc.add(Table(headers, rows))
     doc.add(Para(
         f"The loss increases {mm['loss_increases']} time(s) from one depth to the next. Path length "
-        f"{_f(mm['path_length'])} against W2(rho_0, rho_K) = {_f(mm['w2_start_end'])} "
-        f"(W2 by the `{a['method']}` method)."
+        f"{_f(mm['path_length'])} against W2(rho_0, rho_K) = {_w2_start_end(mm)} "
+        f"(W2 by the `{a['method']}` method; the path length is a sum of per-module W2 on the same points, "
+        "no interval)."
     ))
 
 
@@ -183,6 +218,29 @@ def _claim_stagnation(doc: Document, summary: dict[str, Any]) -> None:
 
 def _with_interval(value: Any, interval: Any, digits: int) -> str:
     return _f(value, digits) + (f" [{_f(interval[0], digits)}, {_f(interval[1], digits)}]" if interval else "")
+
+
+def _resolved(fit: dict[str, Any] | None) -> bool:
+    """Whether a Hölder fit's record holds a resolved, finite exponent."""
+    return bool(fit) and fit.get("resolved", True) and isinstance(fit["eta"], float) and math.isfinite(fit["eta"])
+
+
+def _exponent(fit: dict[str, Any] | None) -> str:
+    """A fit's exponent with its interval, or why it has none."""
+    if not fit:
+        return "–"
+    if not _resolved(fit):
+        return "not resolved: " + (fit.get("profile") or {}).get("reason", "")
+    return _with_interval(fit["eta"], fit.get("eta_ci"), 3) + ("" if fit.get("eta_ci") else " (no bootstrap)")
+
+
+def _window(fit: dict[str, Any] | None) -> str:
+    """The input scales of a fit's small-scale window."""
+    profile = (fit or {}).get("profile") or {}
+    window = profile.get("window")
+    if not window:
+        return "–"
+    return f"{_f(profile['lower'][window[0]], 3)} – {_f(profile['upper'][window[1]], 3)}"
 
 
 def _answer_stagnation(summary: dict[str, Any]) -> str:
@@ -219,29 +277,49 @@ def _answer_ot(a: dict[str, Any]) -> str:
     )
     if coarse:
         text += f" The sample is too coarse to tell for block(s) {', '.join(coarse)}; the Jacobian test stands in."
-    if not m.get("cost_ratio_ci"):
-        text += " No interval: one sample, and the Monge gap on a sample is biased low (details below)."
+    if m.get("cost_ratio_ci"):
+        text += (f" Its Monge gap is {_with_interval(m['monge_gap'], m.get('monge_gap_ci'), 3)} (95% subsampling "
+                 "intervals: sampling variability at n; the gap on a sample is biased low, details below).")
+    else:
+        text += " No interval (not computed); the Monge gap on a sample is biased low (details below)."
     return text
 
 
 def _answer_regularity(a: dict[str, Any]) -> str:
-    fitted = [b for b in a["blocks"] if b.get("holder") and b.get("stability")]
-    if not fitted:
+    measured = [b for b in a["blocks"] if b.get("map_vs_ot")]
+    if not measured:
         return "**Regularity (claim 2).** No block has a Hölder fit (see the notes below)."
-    low = min(fitted, key=lambda b: b["holder"]["eta"])
-    high = max(fitted, key=lambda b: b["holder"]["eta"])
-    satisfied = min(b["stability"]["fraction_satisfied"] for b in fitted)
-    text = (
-        f"**Regularity (claim 2).** The fitted Hölder exponent eta (95% bootstrap interval) ranges from "
-        f"**{_with_interval(low['holder']['eta'], low['holder'].get('eta_ci'), 3)}** (block {low['index']}) to "
-        f"{_with_interval(high['holder']['eta'], high['holder'].get('eta_ci'), 3)} (block {high['index']}); with eps = "
-        f"each block's largest deviation from its OT assignment, the stability bound holds for at least "
-        f"{100 * satisfied:.1f}% of the measured pairs of every block."
-    )
+    parts = []
+    for key, name in (("holder", "sample"), ("holder_probe", "probe")):
+        have = [b for b in measured if b.get(key)]
+        fitted = [b for b in have if _resolved(b[key])]
+        if not have:
+            continue
+        text = f"the {name} exponent is resolved for {len(fitted)} of {len(measured)} blocks"
+        if fitted:
+            low = min(fitted, key=lambda b: b[key]["eta"])
+            high = max(fitted, key=lambda b: b[key]["eta"])
+            text += (f", from **{_with_interval(low[key]['eta'], low[key].get('eta_ci'), 3)}** (block {low['index']}) "
+                     f"to {_with_interval(high[key]['eta'], high[key].get('eta_ci'), 3)} (block {high['index']})")
+        parts.append(text)
+    text = "**Regularity (claim 2).** Small-scale Hölder exponent eta (95% bootstrap interval): " + "; ".join(parts)
+    compared = [b for b in measured if b.get("exponents_overlap") is not None]
+    if compared:
+        apart = [str(b["index"]) for b in compared if not b["exponents_overlap"]]
+        text += (f". The sample and probe intervals overlap for {len(compared) - len(apart)} of {len(compared)} "
+                 "blocks" + (f" (not for block(s) {', '.join(apart)})" if apart else ""))
+    bounded = [b for b in measured if b.get("stability")]
+    if bounded:
+        satisfied = min(b["stability"]["fraction_satisfied"] for b in bounded)
+        text += (f". With eps = each block's largest deviation from its OT assignment, the stability bound holds "
+                 f"for at least {100 * satisfied:.1f}% of the measured pairs of each of the {len(bounded)} blocks "
+                 "with a bound (a share exact on the sample)")
+    if len(bounded) < len(measured):
+        text += f"; {len(measured) - len(bounded)} block(s) have no resolved exponent, hence no bound"
     c = a.get("composed_bound")
     if c:
-        text += f" Composed along the {len(c['eta'])} blocks: exponent prod eta_k = {_f(c['exponent'], 3)}."
-    return text
+        text += f". Composed along the {len(c['eta'])} blocks: exponent prod eta_k = {_f(c['exponent'], 3)}"
+    return text + "."
 
 
 def _answer_movement(a: dict[str, Any]) -> str:
@@ -250,8 +328,16 @@ def _answer_movement(a: dict[str, Any]) -> str:
     return (
         f"**Minimizing movement (claim 3).** The heads' loss (the Z estimate) increases {mm['loss_increases']} time(s) "
         f"in {steps} step(s) of depth; path length sum_k W2(rho_k, rho_k+1) = {_f(mm['path_length'], 4)} against "
-        f"W2(rho_0, rho_K) = {_f(mm['w2_start_end'], 4)} (`{a['method']}` W2; no interval: one sample)."
+        f"W2(rho_0, rho_K) = {_w2_start_end(mm)} (`{a['method']}` W2)."
     )
+
+
+def _w2_start_end(mm: dict[str, Any]) -> str:
+    """W2(rho_0, rho_K) with its subsampling interval and the direction of its bias."""
+    text = _with_interval(mm["w2_start_end"], mm.get("w2_start_end_ci"), 4)
+    if mm.get("w2_start_end_bias"):
+        text += f"; 95% subsampling interval, {mm['w2_start_end_bias']}"
+    return text
 
 
 def build_report(run_dir: str | Path) -> Document:

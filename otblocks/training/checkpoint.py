@@ -56,10 +56,15 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         if isinstance(err, FileNotFoundError):
             raise
         prev = previous_checkpoint(path)
-        way = (f"resume from the previous one (mv {prev} {path}) or start a fresh run" if prev.exists() and prev != Path(path)
-               else "start a fresh run")
+        way = (
+            f"resume from the previous one (mv {prev} {path}) or start a fresh run"
+            if prev.exists() and prev != Path(path)
+            else "start a fresh run"
+        )
         reason = " ".join(str(err).split())[:120]
-        raise BrokenFileError(f"The checkpoint '{path}' is unreadable ({type(err).__name__}: {reason}); {way}.") from None
+        raise BrokenFileError(
+            f"The checkpoint '{path}' is unreadable ({type(err).__name__}: {reason}); {way}."
+        ) from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -67,7 +72,7 @@ def rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": np.random.get_state(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 - the global state other code may draw from
         "python": random.getstate(),
     }
 
@@ -77,5 +82,5 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002 - restores what rng_state saved
     random.setstate(state["python"])

@@ -7,9 +7,10 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -24,8 +25,8 @@ from ..schedules import TauSchedule
 from ..transport import Penalty
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .plan import WorkItem
-from .tensorboard import TensorBoardLog, require_tensorboard
 from .stats import EpochStats
+from .tensorboard import TensorBoardLog, require_tensorboard
 from .trainer import Trainer, best_depth
 
 __all__ = [
@@ -134,7 +135,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("The 'train.device' config key is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
+        raise ConfigError(
+            "The 'train.device' config key is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'."
+        )
     return torch.device(name)
 
 
@@ -225,7 +228,12 @@ def record_config_changes(paths: RunPaths, stored: RunConfig, config: RunConfig)
 
 
 def checkpoint_payload(
-    config: RunConfig, position: int, item: WorkItem, trainer_state: dict[str, Any], metrics_lines: int, train_seconds: float
+    config: RunConfig,
+    position: int,
+    item: WorkItem,
+    trainer_state: dict[str, Any],
+    metrics_lines: int,
+    train_seconds: float,
 ) -> dict[str, Any]:
     """The content of ``checkpoints/last.pt`` after ``position`` items of the plan (the last one ``item``)."""
     return {
@@ -302,6 +310,8 @@ def train(
         Configuration keys that may differ from the run's ``config.toml`` when resuming (e.g.
         ``train.lr`` after a non-finite loss); recorded in ``config_changes.jsonl``.
 
+    Notes
+    -----
     The run directory is locked (:class:`otblocks.lock.DirLock`) while this runs: a second
     writer stops with :class:`otblocks.errors.LockedError` before touching it.
     """
@@ -363,7 +373,8 @@ def _train_locked(config, paths, device, resume, quiet, penalty, callbacks, allo
                 board.write(index, records)
             if (index + 1) % every == 0 or index + 1 == len(trainer.plan):
                 save_atomic(
-                    checkpoint_payload(config, index + 1, item, trainer.state_dict(), log.lines, elapsed), paths.checkpoint,
+                    checkpoint_payload(config, index + 1, item, trainer.state_dict(), log.lines, elapsed),
+                    paths.checkpoint,
                     keep_previous=True,
                 )
             module = "all" if item.module is None else item.module
@@ -382,4 +393,3 @@ def _train_locked(config, paths, device, resume, quiet, penalty, callbacks, allo
             board.close()
     write_json(summary.to_dict(), paths.summary)
     return summary
-

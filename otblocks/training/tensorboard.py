@@ -52,8 +52,14 @@ class TensorBoardLog:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Accuracy, loss, transport cost and penalty ratio by depth (step = depth, 1-based)."""
-        for name in ("val_accuracy_by_depth", "test_accuracy_by_depth", "val_loss_by_depth", "test_loss_by_depth",
-                     "val_transport_cost_by_depth", "val_penalty_ratio_by_module"):
+        for name in (
+            "val_accuracy_by_depth",
+            "test_accuracy_by_depth",
+            "val_loss_by_depth",
+            "test_loss_by_depth",
+            "val_transport_cost_by_depth",
+            "val_penalty_ratio_by_module",
+        ):
             for depth, value in enumerate(summary[name], start=1):
                 self.writer.add_scalar(f"summary/{name}", value, depth)
         self.writer.flush()

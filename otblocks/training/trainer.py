@@ -60,8 +60,21 @@ RECORD_TIMING_KEYS = ("seconds", "peak_memory_bytes")
 """Metric record fields that measure the machine rather than the run; they differ between repeats."""
 
 RECORD_KEYS = (
-    "regime", "lap", "module", "epoch", "split", "loss", "task_loss", "penalty", "transport_cost", "penalty_ratio",
-    "accuracy", "n", "tau", "lr", *RECORD_TIMING_KEYS,
+    "regime",
+    "lap",
+    "module",
+    "epoch",
+    "split",
+    "loss",
+    "task_loss",
+    "penalty",
+    "transport_cost",
+    "penalty_ratio",
+    "accuracy",
+    "n",
+    "tau",
+    "lr",
+    *RECORD_TIMING_KEYS,
 )
 r"""The fields of a metric record (``metrics.jsonl``), in order. ``penalty`` is the term
 :math:`c/(2\tau)` added to the loss, ``transport_cost`` the cost :math:`c`, ``penalty_ratio``
@@ -400,18 +413,31 @@ class Trainer:
         if item.module is None:
             taus = [self.tau(k, item.epoch) for k in range(self.net.n_modules)]
             val = evaluate_depths(
-                self.net, self.data.val, batch_size=tr.eval_batch_size, device=self.device, penalty=self.penalty,
-                taus=taus, workers=tr.workers,
+                self.net,
+                self.data.val,
+                batch_size=tr.eval_batch_size,
+                device=self.device,
+                penalty=self.penalty,
+                taus=taus,
+                workers=tr.workers,
             )
             return {k: val[k] for k in modules}
         k = item.module
         inputs = self._val_inputs(item) if tr.cache_frozen else None
         if inputs is None:  # not cached, or over the budget: through the frozen modules, batch by batch
             taus = [self.tau(j, item.epoch) for j in range(k + 1)]
-            return {k: evaluate_depths(
-                self.net, self.data.val, batch_size=tr.eval_batch_size, device=self.device, penalty=self.penalty,
-                taus=taus, upto=k, workers=tr.workers,
-            )[k]}
+            return {
+                k: evaluate_depths(
+                    self.net,
+                    self.data.val,
+                    batch_size=tr.eval_batch_size,
+                    device=self.device,
+                    penalty=self.penalty,
+                    taus=taus,
+                    upto=k,
+                    workers=tr.workers,
+                )[k]
+            }
         keep = k + 1 < self.net.n_modules and self._last_of_lap(item)  # module k's outputs are module k + 1's inputs
         tau = self.tau(k, item.epoch)
         stats, outputs = _evaluate_head(self.net, k, inputs, tr.eval_batch_size, self.penalty, tau, keep)
@@ -459,11 +485,25 @@ class Trainer:
         """The metric records of one epoch: a ``train`` record per module of ``train``, then a ``val``
         record per module of ``val`` (``lrs_taus[k]``: the module's learning rate during the epoch and
         :math:`\\tau` at its end; the costs: seconds and peak memory of each pass)."""
+
         def record(k: int, split: str, stats: EpochStats, cost: tuple[float, int]) -> Record:
             lr, tau = lrs_taus[k]
             values = (
-                self.config.train.regime, item.lap, k, item.epoch, split, stats.loss, stats.task_loss, stats.penalty,
-                stats.transport_cost, stats.penalty_ratio, stats.accuracy, stats.n, tau, lr, *cost,
+                self.config.train.regime,
+                item.lap,
+                k,
+                item.epoch,
+                split,
+                stats.loss,
+                stats.task_loss,
+                stats.penalty,
+                stats.transport_cost,
+                stats.penalty_ratio,
+                stats.accuracy,
+                stats.n,
+                tau,
+                lr,
+                *cost,
             )
             return dict(zip(RECORD_KEYS, values, strict=True))
 
@@ -477,8 +517,11 @@ class Trainer:
         last_epoch = self.config.train.epochs - 1
         taus = [self.tau(k, last_epoch) for k in range(self.net.n_modules)]
         kwargs = {
-            "batch_size": self.config.train.eval_batch_size, "device": self.device, "penalty": self.penalty,
-            "taus": taus, "workers": self.config.train.workers,
+            "batch_size": self.config.train.eval_batch_size,
+            "device": self.device,
+            "penalty": self.penalty,
+            "taus": taus,
+            "workers": self.config.train.workers,
         }
         return {split: evaluate_depths(self.net, self.data.split(split), **kwargs) for split in ("val", "test")}
 

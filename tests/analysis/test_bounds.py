@@ -16,8 +16,7 @@ def test_composition_of_power_maps_is_tight():
     # 2^(1-eta) factor of each block, which we include in C_k).
     e1, e2 = 0.5, 0.6
     c1, c2 = 2 ** (1 - e1), 2 ** (1 - e2)  # each block's smallest constant on R
-    bound = compose_bounds([SimpleNamespace(eps=0.0, C=c1, eta=e1),
-                            SimpleNamespace(eps=0.0, C=c2, eta=e2)])
+    bound = compose_bounds([SimpleNamespace(eps=0.0, C=c1, eta=e1), SimpleNamespace(eps=0.0, C=c2, eta=e2)])
     assert bound.exponent == pytest.approx(e1 * e2)
     assert bound.constant == pytest.approx(c2 * c1**e2)
     assert bound.floor == 0.0
@@ -43,8 +42,7 @@ def test_evaluate_follows_the_recursion_with_eps():
 
 def test_accepts_holder_fits_and_serialises():
     x = np.linspace(0.0, 1.0, 30)[:, None]
-    fits = [holder_fit(x, 2 * x, eta=1.0, n_bootstrap=0),
-            holder_fit(x, 3 * x, eta=1.0, eps=0.01, n_bootstrap=0)]
+    fits = [holder_fit(x, 2 * x, eta=1.0, n_bootstrap=0), holder_fit(x, 3 * x, eta=1.0, eps=0.01, n_bootstrap=0)]
     bound = compose_bounds(fits)
     # second block: smallest C = max (3r - 2 eps)/r = 3 - 0.02 at the largest r = 1
     assert bound.constant == pytest.approx(2.0 * 2.98, rel=1e-12) and bound.exponent == 1.0

@@ -81,7 +81,10 @@ def test_samples_are_read_only_frozen_and_serialisable():
         samples[0].index = 3
     assert isinstance(samples[0], BlockSample)
     assert json.loads(json.dumps(samples[0].to_dict())) == {
-        "index": 0, "x_in": [[0.0, 0.0], [0.0, 0.0]], "x_out": [[1.0, 1.0], [1.0, 1.0]], "name": None,
+        "index": 0,
+        "x_in": [[0.0, 0.0], [0.0, 0.0]],
+        "x_out": [[1.0, 1.0], [1.0, 1.0]],
+        "name": None,
     }
 
 
@@ -138,8 +141,9 @@ class Basic(torch.nn.Module):
         self.bn2 = torch.nn.BatchNorm2d(c_out)
         self.downsample = None
         if stride != 1 or c_in != c_out:
-            self.downsample = torch.nn.Sequential(torch.nn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                                  torch.nn.BatchNorm2d(c_out))
+            self.downsample = torch.nn.Sequential(
+                torch.nn.Conv2d(c_in, c_out, 1, stride, bias=False), torch.nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -181,8 +185,10 @@ def _manual(net, x):
         p1 = b1.downsample(h1)
         g1 = b1.bn2(b1.conv2(relu(b1.bn1(b1.conv1(h1)))))
         h2 = relu(p1 + g1)
-    return {k: v.reshape(len(x), -1).double().numpy() for k, v in
-            {"h0": h0, "g0": g0, "h1": h1, "p1": p1, "g1": g1, "h2": h2}.items()}
+    return {
+        k: v.reshape(len(x), -1).double().numpy()
+        for k, v in {"h0": h0, "g0": g0, "h1": h1, "p1": p1, "g1": g1, "h2": h2}.items()
+    }
 
 
 def test_hooks_give_the_tensors_of_a_manual_forward():
@@ -203,8 +209,13 @@ def test_hooks_give_the_tensors_of_a_manual_forward():
     np.testing.assert_array_equal(s1.x_out, m["h2"])
     assert s1.x_in.shape == s1.x_out.shape == (12, 8 * 3 * 3)
 
-    pre = collect_blocks(net, x, names=["layer.0", "layer.1"], shortcuts={"layer.1": "layer.1.downsample"},
-                         residuals={"layer.0": "layer.0.bn2", "layer.1": "layer.1.bn2"})
+    pre = collect_blocks(
+        net,
+        x,
+        names=["layer.0", "layer.1"],
+        shortcuts={"layer.1": "layer.1.downsample"},
+        residuals={"layer.0": "layer.0.bn2", "layer.1": "layer.1.bn2"},
+    )
     # bn2's output is overwritten in place by `out += identity`: the hook must have copied it.
     np.testing.assert_array_equal(pre[0].x_out, m["h0"] + m["g0"])
     np.testing.assert_array_equal(pre[1].x_in, m["p1"])
@@ -233,20 +244,45 @@ def test_named_collection_restores_modes_leaves_no_hooks_and_ignores_batch_size(
 @pytest.mark.parametrize(
     "blocks, kwargs, exc, match",
     [
-        (Net(), {"names": ["layer.2"]}, ValueError,
-         r"'names' parameter of `collect_blocks` must name sub-modules.*got 'layer\.2' \(closest: 'layer\.1'"),
-        (Net(), {"names": ["layer.1"]}, ValueError,
-         (r"maps shape \(4, 6, 6\) to \(8, 3, 3\): compare a dimension-changing block with its shortcut image, "
-         r"shortcuts=\{'layer\.1': 'layer\.1\.downsample'\}")),
-        (Net(), {"names": ["layer.1"], "shortcuts": {"layer.1": "layer.0.bn2"}}, ValueError,
-         r"'shortcuts'.*output shape \(8, 3, 3\); got 'layer\.0\.bn2' with output shape \(4, 6, 6\)"),
-        (Net(), {"names": ["layer.1"], "shortcuts": {"layer.1": "layer.1.downsample"},
-                  "residuals": {"layer.1": "layer.0.bn2"}},
-         ValueError, r"'residuals'.*got 'layer\.0\.bn2' with output shape \(4, 6, 6\)"),
+        (
+            Net(),
+            {"names": ["layer.2"]},
+            ValueError,
+            r"'names' parameter of `collect_blocks` must name sub-modules.*got 'layer\.2' \(closest: 'layer\.1'",
+        ),
+        (
+            Net(),
+            {"names": ["layer.1"]},
+            ValueError,
+            (
+                r"maps shape \(4, 6, 6\) to \(8, 3, 3\): compare a dimension-changing block with its shortcut image, "
+                r"shortcuts=\{'layer\.1': 'layer\.1\.downsample'\}"
+            ),
+        ),
+        (
+            Net(),
+            {"names": ["layer.1"], "shortcuts": {"layer.1": "layer.0.bn2"}},
+            ValueError,
+            r"'shortcuts'.*output shape \(8, 3, 3\); got 'layer\.0\.bn2' with output shape \(4, 6, 6\)",
+        ),
+        (
+            Net(),
+            {
+                "names": ["layer.1"],
+                "shortcuts": {"layer.1": "layer.1.downsample"},
+                "residuals": {"layer.1": "layer.0.bn2"},
+            },
+            ValueError,
+            r"'residuals'.*got 'layer\.0\.bn2' with output shape \(4, 6, 6\)",
+        ),
         (Net(), {"names": ["layer.0.relu"]}, ValueError, r"'layer\.0\.relu'.*exactly once.*ran 2 times"),
         (Net(), {"names": ["unused"]}, ValueError, r"'unused'.*exactly once.*ran 0 times"),
-        (Net(), {"names": ["layer.0"], "shortcuts": {"layer.1": "layer.1.downsample"}}, ValueError,
-         r"'shortcuts'.*keys among 'names'.*got 'layer\.1'"),
+        (
+            Net(),
+            {"names": ["layer.0"], "shortcuts": {"layer.1": "layer.1.downsample"}},
+            ValueError,
+            r"'shortcuts'.*keys among 'names'.*got 'layer\.1'",
+        ),
         (Net(), {"names": ["layer.0", "layer.0"]}, ValueError, "must not repeat"),
         (Net(), {"names": "layer.0"}, TypeError, "'names'.*non-empty sequence of sub-module names"),
         (Net(), {"names": [""]}, ValueError, "must name sub-modules"),

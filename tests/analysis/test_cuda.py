@@ -25,8 +25,9 @@ def test_wasserstein_and_map_vs_ot_on_gpu(data):
     x, tx = data
     xc, tc = torch.tensor(x, device="cuda"), torch.tensor(tx, device="cuda")
     for method in ("exact", "sliced", "bures"):
-        np.testing.assert_allclose(wasserstein(xc, tc, method=method).w2,
-                                   wasserstein(x, tx, method=method).w2, rtol=1e-12)
+        np.testing.assert_allclose(
+            wasserstein(xc, tc, method=method).w2, wasserstein(x, tx, method=method).w2, rtol=1e-12
+        )
     gpu, cpu = map_vs_ot(xc, tc), map_vs_ot(x, tx)
     np.testing.assert_allclose(gpu.w2_squared, cpu.w2_squared, rtol=1e-12)
     assert gpu.identity_optimal == cpu.identity_optimal
@@ -35,8 +36,7 @@ def test_wasserstein_and_map_vs_ot_on_gpu(data):
 
 def test_holder_fit_on_gpu(data):
     x, tx = data
-    gpu = holder_fit(torch.tensor(x, device="cuda"), torch.tensor(tx, device="cuda"),
-                     n_bootstrap=5)
+    gpu = holder_fit(torch.tensor(x, device="cuda"), torch.tensor(tx, device="cuda"), n_bootstrap=5)
     cpu = holder_fit(x, tx, n_bootstrap=5)
     np.testing.assert_allclose(gpu.eta, cpu.eta, rtol=1e-9)
     np.testing.assert_allclose(gpu.C, cpu.C, rtol=1e-9)

@@ -22,8 +22,7 @@ EPS = np.finfo(np.float64).eps
 
 def _dense_w2_sq(x, y):
     M = cdist(x, y, "sqeuclidean")
-    return ot.emd2(np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y)), M,
-                   numItermax=10**9)
+    return ot.emd2(np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y)), M, numItermax=10**9)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 64])

@@ -24,7 +24,8 @@ def test_w2_and_map_agree_with_pot(d):
     S0, S1 = _spd(rng, d), _spd(rng, d)
     np.testing.assert_allclose(
         gaussian.w2(m0, S0, m1, S1),
-        ot.gaussian.bures_wasserstein_distance(m0, m1, S0, S1), rtol=1e-9,
+        ot.gaussian.bures_wasserstein_distance(m0, m1, S0, S1),
+        rtol=1e-9,
     )
     A, b = gaussian.ot_map(m0, S0, m1, S1)
     A_pot, b_pot = ot.gaussian.bures_wasserstein_mapping(m0[None], m1[None], S0, S1)
@@ -51,8 +52,7 @@ def test_commuting_covariances_have_the_diagonal_formula():
     a, b = np.array([4.0, 1.0, 9.0]), np.array([1.0, 4.0, 0.25])
     m0, m1 = np.zeros(3), np.array([1.0, 2.0, 2.0])
     expected = 9.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert gaussian.w2_squared(m0, np.diag(a), m1, np.diag(b)) == pytest.approx(expected,
-                                                                                rel=1e-14)
+    assert gaussian.w2_squared(m0, np.diag(a), m1, np.diag(b)) == pytest.approx(expected, rel=1e-14)
 
 
 def test_singular_target_is_allowed_in_w2():
@@ -78,15 +78,12 @@ def test_monge_gap_of_a_rotation():
         (lambda: gaussian.w2(np.zeros((2, 1)), np.eye(2), np.zeros(2), np.eye(2)), "1-D array"),
         (lambda: gaussian.w2(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2)), r"shape \(2, 2\)"),
         (lambda: gaussian.w2(np.zeros(2), [[1, 1], [0, 1]], np.zeros(2), np.eye(2)), "symmetric"),
-        (lambda: gaussian.w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)),
-         "positive semi-definite"),
+        (lambda: gaussian.w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)), "positive semi-definite"),
         (lambda: gaussian.w2(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3)), "mean1"),
         (lambda: gaussian.ot_map(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3)), "'mean1' parameter of `ot_map`"),
         (lambda: gaussian.w2(np.full(2, np.nan), np.eye(2), np.zeros(2), np.eye(2)), "finite"),
-        (lambda: gaussian.ot_map(np.zeros(2), np.diag([1.0, 0.0]), np.zeros(2), np.eye(2)),
-         "positive definite"),
-        (lambda: gaussian.pushforward(np.eye(3), np.zeros(3), np.zeros(2), np.eye(2)),
-         "'A' and 'b'"),
+        (lambda: gaussian.ot_map(np.zeros(2), np.diag([1.0, 0.0]), np.zeros(2), np.eye(2)), "positive definite"),
+        (lambda: gaussian.pushforward(np.eye(3), np.zeros(3), np.zeros(2), np.eye(2)), "'A' and 'b'"),
     ],
 )
 def test_bad_inputs(call, match):

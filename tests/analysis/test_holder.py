@@ -106,8 +106,9 @@ def test_map_that_is_holder_only_near_a_line_shows_alpha_at_small_scale():
     x = np.random.default_rng(0).uniform(-1, 1, (1000, 2))
     tx = x.copy()
     inner = np.abs(x[:, 0]) < rad
-    tx[:, 0] = np.where(inner, _power(x[:, 0], a),
-                        np.sign(x[:, 0]) * (rad**a + a * rad ** (a - 1) * (np.abs(x[:, 0]) - rad)))
+    tx[:, 0] = np.where(
+        inner, _power(x[:, 0], a), np.sign(x[:, 0]) * (rad**a + a * rad ** (a - 1) * (np.abs(x[:, 0]) - rad))
+    )
     fit = holder_fit(x, tx, n_bootstrap=0)
     assert fit.resolved and abs(fit.eta - a) <= 0.1
     assert fit.profile.slope[-1] > a + 0.2  # large scales: towards Lipschitz

@@ -50,8 +50,7 @@ def test_random_pairing_matches_scipy_assignment():
     rows, cols = linear_sum_assignment(C)
     res = map_vs_ot(x, tx)
     np.testing.assert_allclose(res.w2_squared, C[rows, cols].mean(), rtol=1e-12)
-    np.testing.assert_allclose(C[np.arange(300), res.assignment].mean(), res.w2_squared,
-                               rtol=1e-12)
+    np.testing.assert_allclose(C[np.arange(300), res.assignment].mean(), res.w2_squared, rtol=1e-12)
     np.testing.assert_allclose(res.kinetic, np.trace(C) / 300, rtol=1e-12)
     assert not res.identity_optimal and res.fraction_reassigned > 0.9
     assert res.cost_ratio > 1.0 and res.monge_gap > 0.0
@@ -153,8 +152,7 @@ def test_monotone_map_in_one_dimension_is_optimal_and_matches_pot():
     tx = x**3 + np.exp(x)
     res = map_vs_ot(x, tx)
     assert res.identity_optimal
-    np.testing.assert_allclose(res.w2_squared, ot.wasserstein_1d(x[:, 0], tx[:, 0], p=2),
-                               rtol=1e-12)
+    np.testing.assert_allclose(res.w2_squared, ot.wasserstein_1d(x[:, 0], tx[:, 0], p=2), rtol=1e-12)
     np.testing.assert_allclose(res.kinetic, res.w2_squared, rtol=1e-12)
 
 
@@ -164,8 +162,7 @@ def test_decreasing_map_in_one_dimension_is_reassigned_by_sorting():
     res = map_vs_ot(x, -x)
     np.testing.assert_array_equal(res.assignment, np.arange(201)[::-1])
     assert res.fraction_reassigned == pytest.approx(200 / 201)  # the median point stays
-    np.testing.assert_allclose(res.w2_squared, ot.wasserstein_1d(x[:, 0], -x[:, 0], p=2),
-                               rtol=1e-12)
+    np.testing.assert_allclose(res.w2_squared, ot.wasserstein_1d(x[:, 0], -x[:, 0], p=2), rtol=1e-12)
 
 
 def test_ties_prefer_the_identity():
@@ -261,9 +258,23 @@ def test_result_is_frozen_and_serialisable():
     d = json.loads(json.dumps(res.to_dict()))
     assert "assignment" not in d and d["n"] == 30 and isinstance(d["identity_optimal"], bool)
     assert set(d) == {
-        "n", "d", "kinetic", "w2_squared", "cost_ratio", "monge_gap", "identity_optimal",
-        "fraction_reassigned", "l2_uvp", "max_deviation", "resolution", "uninformative",
-        "status", "cost_ratio_ci", "monge_gap_ci", "n_subsamples", "subsample_size",
+        "n",
+        "d",
+        "kinetic",
+        "w2_squared",
+        "cost_ratio",
+        "monge_gap",
+        "identity_optimal",
+        "fraction_reassigned",
+        "l2_uvp",
+        "max_deviation",
+        "resolution",
+        "uninformative",
+        "status",
+        "cost_ratio_ci",
+        "monge_gap_ci",
+        "n_subsamples",
+        "subsample_size",
         "certificate",
     }
 
@@ -302,7 +313,13 @@ def test_intervals_can_be_skipped_and_reuse_the_cost_matrix():
     res = map_vs_ot(x, tx, n_subsamples=5, seed=3)
     direct = subsample_interval(
         lambda xs, ts: (map_vs_ot(xs, ts, n_subsamples=0).cost_ratio, map_vs_ot(xs, ts, n_subsamples=0).monge_gap),
-        (x, tx), (res.cost_ratio, res.monge_gap), n_subsamples=5, fraction=0.5, confidence=0.95, seed=3)[0]
+        (x, tx),
+        (res.cost_ratio, res.monge_gap),
+        n_subsamples=5,
+        fraction=0.5,
+        confidence=0.95,
+        seed=3,
+    )[0]
     np.testing.assert_allclose(res.cost_ratio_ci, direct[0], rtol=1e-12)
     np.testing.assert_allclose(res.monge_gap_ci, direct[1], rtol=1e-9, atol=1e-15)
     none = map_vs_ot(x, tx, n_subsamples=0)

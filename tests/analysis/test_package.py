@@ -12,10 +12,25 @@ import pytest
 import analysis
 
 PUBLIC = {
-    "wasserstein", "WassersteinResult", "map_vs_ot", "MapComparison", "jacobian_asymmetry",
-    "JacobianAsymmetry", "holder_fit", "HolderFit", "compose_bounds", "ComposedBound",
-    "collect_blocks", "BlockSample", "gaussian", "SolverError", "MemoryBudgetError",
-    "HolderProfile", "sample_size_series", "SampleSizeSeries", "Certificate",
+    "wasserstein",
+    "WassersteinResult",
+    "map_vs_ot",
+    "MapComparison",
+    "jacobian_asymmetry",
+    "JacobianAsymmetry",
+    "holder_fit",
+    "HolderFit",
+    "compose_bounds",
+    "ComposedBound",
+    "collect_blocks",
+    "BlockSample",
+    "gaussian",
+    "SolverError",
+    "MemoryBudgetError",
+    "HolderProfile",
+    "sample_size_series",
+    "SampleSizeSeries",
+    "Certificate",
 }
 
 
@@ -30,15 +45,27 @@ def test_public_api():
 
 def test_import_does_not_load_matplotlib():
     code = "import sys, analysis; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=str(__import__("pathlib").Path(analysis.__file__).parents[1]))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(__import__("pathlib").Path(analysis.__file__).parents[1]),
+    )
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("module", [
-    "analysis.distance", "analysis.map_comparison", "analysis.gaussian", "analysis.holder",
-    "analysis.bounds", "analysis.collect",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "analysis.distance",
+        "analysis.map_comparison",
+        "analysis.gaussian",
+        "analysis.holder",
+        "analysis.bounds",
+        "analysis.collect",
+    ],
+)
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

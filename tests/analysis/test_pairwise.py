@@ -34,14 +34,12 @@ def test_nearest_neighbours_and_pairs_agree(xy, monkeypatch):
     np.fill_diagonal(D, np.inf)
     q = np.array([0, 5, 36])
     np.testing.assert_allclose(_pairwise.nn_distances(x), D.min(axis=1), rtol=1e-14)
-    np.testing.assert_allclose(_pairwise.nn_distances(torch.tensor(x), q), D[q].min(axis=1),
-                               rtol=1e-14)
+    np.testing.assert_allclose(_pairwise.nn_distances(torch.tensor(x), q), D[q].min(axis=1), rtol=1e-14)
     i, j = np.array([0, 3, 7]), np.array([1, 3, 30])
     monkeypatch.setattr(_pairwise, "_CHUNK_ELEMENTS", 5)  # one pair per chunk
     expected = np.linalg.norm(x[i] - x[j], axis=1)
     np.testing.assert_allclose(_pairwise.pair_distances(x, i, j), expected, rtol=1e-15)
-    np.testing.assert_allclose(_pairwise.pair_distances(torch.tensor(x), i, j), expected,
-                               rtol=1e-15)
+    np.testing.assert_allclose(_pairwise.pair_distances(torch.tensor(x), i, j), expected, rtol=1e-15)
 
 
 def test_duplicates_have_zero_nearest_neighbour_distance():
@@ -58,8 +56,7 @@ def test_near_identical_points_keep_their_distance():
     y = x + [1e-4, 0.0]
     true = (y[0, 0] - x[0, 0]) ** 2
     np.testing.assert_allclose(_pairwise.sq_dist_matrix(x, y)[0, 0], true, rtol=1e-15)
-    np.testing.assert_allclose(_pairwise.sq_dist_matrix(torch.tensor(x), torch.tensor(y))[0, 0],
-                               true, rtol=1e-15)
+    np.testing.assert_allclose(_pairwise.sq_dist_matrix(torch.tensor(x), torch.tensor(y))[0, 0], true, rtol=1e-15)
     expansion = (x**2).sum() + (y**2).sum() - 2 * (x * y).sum()
     assert abs(expansion - true) >= 0.99 * true
 

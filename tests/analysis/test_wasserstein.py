@@ -105,7 +105,8 @@ def test_sliced_is_exact_in_one_dimension():
     rng = np.random.default_rng(7)
     x, y = rng.standard_normal((200, 1)), rng.uniform(size=(200, 1))
     np.testing.assert_allclose(
-        wasserstein(x, y, method="sliced", n_projections=4).w2, wasserstein(x, y).w2,
+        wasserstein(x, y, method="sliced", n_projections=4).w2,
+        wasserstein(x, y).w2,
         rtol=1e-12,
     )
 
@@ -173,8 +174,21 @@ def test_result_is_frozen_and_serialisable():
     with pytest.raises(AttributeError):
         res.w2 = 0.0
     d = json.loads(json.dumps(res.to_dict()))
-    assert set(d) == {"w2", "w2_squared", "method", "n", "m", "d", "status", "converged", "w2_ci",
-                      "bias", "n_subsamples", "subsample_size", "certificate"}
+    assert set(d) == {
+        "w2",
+        "w2_squared",
+        "method",
+        "n",
+        "m",
+        "d",
+        "status",
+        "converged",
+        "w2_ci",
+        "bias",
+        "n_subsamples",
+        "subsample_size",
+        "certificate",
+    }
     assert d["n"] == 20 and d["m"] == 30 and isinstance(d["w2"], float)
 
 
@@ -187,8 +201,11 @@ def test_torch_inputs_on_cpu_give_the_numpy_value():
     np.testing.assert_allclose(got, expected, rtol=1e-6)  # x went through float32
 
 
-_samples = arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 3)),
-                  elements=st.floats(-100, 100, allow_nan=False, width=64))
+_samples = arrays(
+    np.float64,
+    st.tuples(st.integers(2, 12), st.integers(1, 3)),
+    elements=st.floats(-100, 100, allow_nan=False, width=64),
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -196,11 +213,15 @@ _samples = arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 3)),
 def test_w2_is_symmetric(x, data):
     # W2(x, y) = W2(y, x): the transposed plan is optimal for the swapped problem. Both
     # solves sum the same optimal costs; tolerance: a few ulps of the largest cost.
-    y = data.draw(arrays(np.float64, (data.draw(st.integers(2, 12)), x.shape[1]),
-                         elements=st.floats(-100, 100, allow_nan=False, width=64)))
+    y = data.draw(
+        arrays(
+            np.float64,
+            (data.draw(st.integers(2, 12)), x.shape[1]),
+            elements=st.floats(-100, 100, allow_nan=False, width=64),
+        )
+    )
     scale = cdist(x, y, "sqeuclidean").max() + 1.0
-    np.testing.assert_allclose(wasserstein(x, y).w2_squared, wasserstein(y, x).w2_squared,
-                               atol=1e-12 * scale)
+    np.testing.assert_allclose(wasserstein(x, y).w2_squared, wasserstein(y, x).w2_squared, atol=1e-12 * scale)
 
 
 @settings(max_examples=40, deadline=None)
@@ -214,10 +235,8 @@ def test_w2_translation_behaviour(x, data):
     t = np.array(data.draw(st.lists(st.floats(-50, 50), min_size=d, max_size=d)))
     y = x[::-1] * 0.5
     scale = cdist(x, y, "sqeuclidean").max() + 1.0
-    np.testing.assert_allclose(wasserstein(x + t, y + t).w2_squared,
-                               wasserstein(x, y).w2_squared, atol=1e-9 * scale)
-    np.testing.assert_allclose(wasserstein(x, x + t).w2_squared, float(t @ t),
-                               rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(wasserstein(x + t, y + t).w2_squared, wasserstein(x, y).w2_squared, atol=1e-9 * scale)
+    np.testing.assert_allclose(wasserstein(x, x + t).w2_squared, float(t @ t), rtol=1e-9, atol=1e-9 * scale)
 
 
 @pytest.mark.slow

@@ -61,6 +61,15 @@ def test_analyze_cli_writes_json_csv_figures_and_report(toy_run):
     assert results < html.index("Each block an OT map (claim 1)") < html.index("<img") < configuration
     assert html.index("<details>", configuration) > configuration and "<details>" not in html[:configuration]
     assert report.index("## Results") < report.index("## Claim 1") < report.index("## Configuration")
+    # issue 10: the claim-1 and claim-2 numbers carry their intervals, the profile figure is shown
+    for text in ("cost ratio [95% CI]", "Monge gap [95% CI]", "eta sample [95% CI]", "eta probe [95% CI]",
+                 "C(eta, eps) [95% CI]", "Hölder profile by block", "95% subsampling interval"):
+        assert text in report, text
+    block = result["blocks"][0]
+    assert len(block["map_vs_ot"]["cost_ratio_ci"]) == 2 and block["holder_probe"]["mode"] == "probe"
+    assert block["holder"]["profile"]["mode"] == "sample" and block["bound_from"] in ("sample", "probe")
+    assert set(block["seconds"]) >= {"map_vs_ot", "holder", "holder_probe", "stability"}
+    assert len(result["minimizing_movement"]["w2_start_end_ci"]) == 2
 
 
 def test_minimizing_movement_numbers_are_consistent(toy_run):
@@ -102,7 +111,7 @@ def test_bad_options_fail_before_work(toy_run, capsys):
     assert main(["analyze", str(toy_run), "--method", "fast"]) == 2
     assert "The '--method' option must be one of {'exact', 'sliced', 'bures'}; got 'fast'." in capsys.readouterr().err
     assert main(["analyze", str(toy_run), "--pairs", "0"]) == 2
-    assert "The '--pairs' option must be an integer >= 1; got 0." in capsys.readouterr().err
+    assert "The '--pairs' option must be an integer >= 10; got 0." in capsys.readouterr().err
     assert main(["analyze", str(toy_run), "--threads", "0"]) == 2
     assert "The '--threads' option must be an integer >= 1; got 0." in capsys.readouterr().err
     assert main(["analyze", str(toy_run), "--device", "tpu"]) == 2
@@ -143,6 +152,40 @@ def test_a_collapsing_unit_gets_a_note_not_an_exception():
     assert measured.stability is None and measured.holder is None and measured.comparison is not None
     assert measured.note.startswith("no Hölder fit:")
     assert measured.kinetic == pytest.approx(float((x**2).sum(1).mean()))
+
+
+def test_the_bound_falls_back_to_the_probe_exponent_where_the_sample_cannot_resolve_it():
+    """T(x) = 2x on 60 points in 200-D: pair distances concentrate within one octave, so the sample cannot
+    resolve the exponent; the probe (the map as a callable) finds eta = 1 and the bound uses it: C = 2 exactly
+    (a linear map; the distances come from Gram products, relative error ~1e-15, hence the 1e-9 tolerance) with
+    eps = 0 (x -> 2x is the gradient of a convex function, so the identity pairing is optimal)."""
+    from otblocks.analyze import AnalysisOptions, Unit, measure_unit
+
+    x = np.random.default_rng(0).normal(size=(60, 200))
+    options = AnalysisOptions(n=60, bootstrap=0)
+    measured = measure_unit(Unit("block", 0, 0, "input", x, 2 * x, lambda z: 2 * z), options)
+    assert not measured.holder.resolved and "cannot resolve" in measured.holder.profile.reason
+    assert measured.holder_probe.resolved and measured.holder_probe.eta == pytest.approx(1.0, abs=1e-6)
+    assert measured.bound_from == "probe" and measured.stability.eta == measured.holder_probe.eta
+    assert measured.stability.eps == 0.0 and measured.stability.C == pytest.approx(2.0, rel=1e-9)
+    assert measured.exponents_overlap is None  # no bootstrap, no intervals to compare
+    assert measured.record()["bound_from"] == "probe"
+    # without a callable there is no probe: no exponent, no bound, and the note says why
+    alone = measure_unit(Unit("block", 0, 0, "input", x, 2 * x, None), options)
+    assert alone.stability is None and alone.holder_probe is None and alone.bound_from is None
+    assert "no resolved Hölder exponent (sample: fewer than 3 consecutive bands" in alone.note
+    assert alone.note.endswith("probe: the unit is not callable): no stability bound")
+
+
+def test_jacobian_points_default_to_fewer_on_large_units():
+    from otblocks.analyze import AnalysisOptions
+    from otblocks.errors import ConfigError
+
+    assert AnalysisOptions().jacobian_points_for(2) == 256
+    assert AnalysisOptions().jacobian_points_for(16 * 28 * 28) == 16
+    assert AnalysisOptions(jacobian_points=40).jacobian_points_for(16 * 28 * 28) == 40
+    with pytest.raises(ConfigError, match="The '--jacobian-points' option must be an integer >= 1; got 0."):
+        AnalysisOptions(jacobian_points=0)
 
 
 def test_every_json_file_of_an_analysed_run_validates_against_its_schema(toy_run):
@@ -262,6 +305,13 @@ def test_a_subset_of_blocks_is_analysed(conv_run, capsys):
     captured = capsys.readouterr()
     assert "analyze: the first of 3 units took" in captured.err  # blocks 1 and 2, and module 1 (made of them)
     assert f"analysis written to {conv_run / 'analysis'}" in captured.out
+    # the printed numbers: block 1 (stride 2, against its shortcut image) has no probe, block 2 has one
+    out = captured.out
+    assert "block 0 (module 0): not selected by the 'blocks' option" in out
+    block1, block2 = out[out.index("block 1 (module 1)"):out.index("block 2 (module 1)")], out[out.index("block 2"):]
+    assert "map vs OT: cost ratio" in block1 and "Hölder, sample: eta" in block1 and "Hölder, probe" not in block1
+    assert "Hölder, probe : eta" in block2
+    assert "composed bound: none" in out
     assert main(["analyze", str(conv_run), "--blocks", "0,7", "--quiet"]) == 2
     assert "The '--blocks' option must name blocks in [0, 2]; got 0,7." in capsys.readouterr().err
     assert main(["analyze", str(conv_run), "--blocks", "first", "--quiet"]) == 2

@@ -11,8 +11,20 @@ import pytest
 from otblocks.cli import main
 from otblocks.rundir import read_json
 
-TOY = ["--set", "data.n_train=200", "--set", "data.n_val=200", "--set", "data.n_test=200", "--set", "model.depth=2",
-       "--set", "train.epochs=2", "--set", "model.hidden=8"]
+TOY = [
+    "--set",
+    "data.n_train=200",
+    "--set",
+    "data.n_val=200",
+    "--set",
+    "data.n_test=200",
+    "--set",
+    "model.depth=2",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "model.hidden=8",
+]
 
 
 @pytest.fixture
@@ -29,13 +41,32 @@ def test_train_writes_the_run_directory(tmp_path, config_file, capsys):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     # sequential: 2 modules x 2 epochs x (train, val)
     assert len(records) == 8
-    required = {"regime", "lap", "module", "epoch", "split", "loss", "task_loss", "penalty", "transport_cost",
-                "penalty_ratio", "accuracy", "tau", "lr", "seconds"}
+    required = {
+        "regime",
+        "lap",
+        "module",
+        "epoch",
+        "split",
+        "loss",
+        "task_loss",
+        "penalty",
+        "transport_cost",
+        "penalty_ratio",
+        "accuracy",
+        "tau",
+        "lr",
+        "seconds",
+    }
     assert all(required <= set(r) for r in records)
     assert {r["split"] for r in records} == {"train", "val"}
     summary = read_json(out / "summary.json")
-    for key in ("val_accuracy_by_depth", "test_accuracy_by_depth", "best_depth", "test_accuracy_at_best_depth",
-                "train_seconds"):
+    for key in (
+        "val_accuracy_by_depth",
+        "test_accuracy_by_depth",
+        "best_depth",
+        "test_accuracy_at_best_depth",
+        "train_seconds",
+    ):
         assert key in summary
     assert len(summary["val_accuracy_by_depth"]) == 2
     assert (out / "checkpoints" / "last.pt").exists()
@@ -71,9 +102,21 @@ def test_bad_config_fails_before_anything_is_written(tmp_path, config_file, caps
 
 def test_console_script_exit_status_and_no_traceback(tmp_path, config_file):
     result = subprocess.run(
-        [sys.executable, "-m", "otblocks", "train", str(config_file), "--out", str(tmp_path / "x"),
-         "--set", "transport.tau=0"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "otblocks",
+            "train",
+            str(config_file),
+            "--out",
+            str(tmp_path / "x"),
+            "--set",
+            "transport.tau=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -26,8 +26,14 @@ from otblocks.transport import transport_cost
 
 def resnet_config(*overrides: str):
     base = [
-        "data.name=cifar10", "model.kind=resnet", "model.stem_channels=4", "model.stage_blocks=[2, 2]",
-        "model.stage_channels=[4, 8]", "model.depth=4", "model.head=linear", "train.batch_size=16",
+        "data.name=cifar10",
+        "model.kind=resnet",
+        "model.stem_channels=4",
+        "model.stage_blocks=[2, 2]",
+        "model.stage_channels=[4, 8]",
+        "model.depth=4",
+        "model.head=linear",
+        "train.batch_size=16",
     ]
     return load_config(None, base + list(overrides))
 
@@ -62,10 +68,19 @@ def test_pad_shortcut_is_parameter_free_average_pool_then_zeros():
 
 
 def test_resnet20_layout_and_shapes_through_the_network():
-    cfg = load_config(None, [
-        "data.name=cifar10", "model.kind=resnet", "model.stage_blocks=[3, 3, 3]", "model.stage_channels=[16, 32, 64]",
-        "model.depth=9", "model.blocks_per_module=3", "model.head=conv", "model.head_pool=2",
-    ]).model
+    cfg = load_config(
+        None,
+        [
+            "data.name=cifar10",
+            "model.kind=resnet",
+            "model.stage_blocks=[3, 3, 3]",
+            "model.stage_channels=[16, 32, 64]",
+            "model.depth=9",
+            "model.blocks_per_module=3",
+            "model.head=conv",
+            "model.head_pool=2",
+        ],
+    ).model
     assert [s for _, _, s in block_layout(cfg)] == [1, 1, 1, 2, 1, 1, 2, 1, 1]
     net = build_model(cfg, (3, 32, 32), 10).eval()
     h = net.stem(torch.randn(2, 3, 32, 32))
@@ -142,7 +157,11 @@ def test_orthogonal_init_with_gain():
 
 
 def test_kaiming_init_has_he_variance():
-    net = build_model(resnet_config("model.init=kaiming", "model.stage_channels=[64, 64]", "model.stem_channels=64").model, (3, 8, 8), 10)
+    net = build_model(
+        resnet_config("model.init=kaiming", "model.stage_channels=[64, 64]", "model.stem_channels=64").model,
+        (3, 8, 8),
+        10,
+    )
     w = net.blocks()[1].g[2].weight  # fan_out = 64 * 9
     np.testing.assert_allclose(float(w.detach().std()), math.sqrt(2 / (64 * 9)), rtol=0.05)
 
@@ -162,7 +181,10 @@ def test_default_init_is_pytorchs():
     [
         (["model.depth=5"], r"'model.depth' config key must be the sum of model.stage_blocks \(4\); got 5"),
         (["model.stage_channels=[4]"], "'model.stage_channels' config key must be a list of 2 channel counts"),
-        (["model.shortcut=pad", "model.stage_channels=[8, 4]"], "'model.shortcut' config key must be 'projection' when the channels decrease"),
+        (
+            ["model.shortcut=pad", "model.stage_channels=[8, 4]"],
+            "'model.shortcut' config key must be 'projection' when the channels decrease",
+        ),
         (["model.init=xavier"], "'model.init' config key must be one of {'default', 'orthogonal', 'kaiming'}"),
     ],
 )
@@ -172,7 +194,9 @@ def test_bad_resnet_configs_are_refused(overrides, message):
 
 
 def test_model_kind_must_fit_the_data():
-    with pytest.raises(ConfigError, match="'model.kind' config key must be 'mlp' for the toy data set 'moons'; got 'resnet'"):
+    with pytest.raises(
+        ConfigError, match="'model.kind' config key must be 'mlp' for the toy data set 'moons'; got 'resnet'"
+    ):
         load_config(None, ["model.kind=resnet"])
     with pytest.raises(ConfigError, match=r"'model.head' config key must be one of \{'linear', 'mlp'\}; got 'conv'"):
         load_config(None, ["model.head=conv"])
@@ -193,7 +217,11 @@ def test_frozen_modules_keep_eval_mode_and_batchnorm_statistics():
     trainer = _synthetic_trainer()
     net = trainer.net
     trainer.run_item(WorkItem(0, 0, 0))
-    frozen = {k: v.clone() for k, v in net.state_dict().items() if k.startswith(("stem.", "block_modules.0.", "block_modules.1."))}
+    frozen = {
+        k: v.clone()
+        for k, v in net.state_dict().items()
+        if k.startswith(("stem.", "block_modules.0.", "block_modules.1."))
+    }
     modes = []
     original = net.block_modules[1].forward
 
@@ -224,7 +252,10 @@ def _count_frozen_passes(trainer: Trainer) -> list[int]:
 
 
 def test_frozen_outputs_are_cached_once_per_module_and_give_the_same_training():
-    cached, fresh = _synthetic_trainer("train.epochs=2"), _synthetic_trainer("train.epochs=2", "train.cache_frozen=false")
+    cached, fresh = (
+        _synthetic_trainer("train.epochs=2"),
+        _synthetic_trainer("train.epochs=2", "train.cache_frozen=false"),
+    )
     calls_cached, calls_fresh = _count_frozen_passes(cached), _count_frozen_passes(fresh)
     for trainer in (cached, fresh):
         for item in trainer.plan:
@@ -253,10 +284,19 @@ def test_no_cache_over_budget_or_with_augmentation():
 
 def test_peak_memory_and_seconds_per_module_in_metrics_and_summary(tmp_path):
     pytest.importorskip("sklearn")
-    config = load_config(None, [
-        "data.name=digits", "data.per_class=10", "model.kind=resnet", "model.stem_channels=4", "model.depth=2",
-        "model.head=linear", "train.epochs=1", "train.batch_size=32",
-    ])
+    config = load_config(
+        None,
+        [
+            "data.name=digits",
+            "data.per_class=10",
+            "model.kind=resnet",
+            "model.stem_channels=4",
+            "model.depth=2",
+            "model.head=linear",
+            "train.epochs=1",
+            "train.batch_size=32",
+        ],
+    )
     summary = train(config, tmp_path / "r", quiet=True)
     assert len(summary.peak_memory_bytes_by_module) == len(summary.seconds_per_epoch_by_module) == 2
     assert summary.peak_memory_bytes == max(summary.peak_memory_bytes_by_module) > 0
@@ -268,10 +308,20 @@ def test_resume_of_a_cached_conv_run_equals_the_uninterrupted_run(tmp_path):
     pytest.importorskip("sklearn")
     from otblocks.training import RECORD_TIMING_KEYS, TIMING_KEYS
 
-    config = load_config(None, [
-        "data.name=digits", "data.per_class=10", "model.kind=resnet", "model.stem_channels=4", "model.depth=3",
-        "model.head=conv", "transport.tau=1.0", "train.epochs=2", "train.batch_size=32",
-    ])
+    config = load_config(
+        None,
+        [
+            "data.name=digits",
+            "data.per_class=10",
+            "model.kind=resnet",
+            "model.stem_channels=4",
+            "model.depth=3",
+            "model.head=conv",
+            "transport.tau=1.0",
+            "train.epochs=2",
+            "train.batch_size=32",
+        ],
+    )
     reference = train(config, tmp_path / "ref", quiet=True)
 
     class Stop(Exception):
@@ -286,5 +336,7 @@ def test_resume_of_a_cached_conv_run_equals_the_uninterrupted_run(tmp_path):
     resumed = train(config, tmp_path / "cut", resume=True, quiet=True)
     drop = lambda d: {k: v for k, v in d.items() if k not in TIMING_KEYS}
     assert drop(resumed.to_dict()) == drop(reference.to_dict())
-    lines = lambda p: [{k: v for k, v in json.loads(s).items() if k not in RECORD_TIMING_KEYS} for s in p.read_text().splitlines()]
+    lines = lambda p: [
+        {k: v for k, v in json.loads(s).items() if k not in RECORD_TIMING_KEYS} for s in p.read_text().splitlines()
+    ]
     assert lines(tmp_path / "cut" / "metrics.jsonl") == lines(tmp_path / "ref" / "metrics.jsonl")

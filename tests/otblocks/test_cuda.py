@@ -24,9 +24,18 @@ pytest.importorskip("sklearn")
 
 def cuda_config(*overrides: str):
     base = [
-        "data.name=digits", "data.per_class=30", "model.kind=resnet", "model.stem_channels=16",
-        "model.stage_blocks=[2, 2]", "model.stage_channels=[16, 32]", "model.depth=4", "model.head=conv",
-        "transport.tau=1.0", "train.epochs=2", "train.batch_size=32", "train.device=cuda",
+        "data.name=digits",
+        "data.per_class=30",
+        "model.kind=resnet",
+        "model.stem_channels=16",
+        "model.stage_blocks=[2, 2]",
+        "model.stage_channels=[16, 32]",
+        "model.depth=4",
+        "model.head=conv",
+        "transport.tau=1.0",
+        "train.epochs=2",
+        "train.batch_size=32",
+        "train.device=cuda",
     ]
     return load_config(None, base + list(overrides))
 
@@ -78,7 +87,13 @@ def test_pinned_batches():
 
 
 def test_sequential_peak_memory_is_below_end_to_end(tmp_path):
-    config = ["model.stem_channels=32", "model.stage_channels=[32, 64]", "train.epochs=1", "train.batch_size=128", "train.cache_frozen=false"]
+    config = [
+        "model.stem_channels=32",
+        "model.stage_channels=[32, 64]",
+        "train.epochs=1",
+        "train.batch_size=128",
+        "train.cache_frozen=false",
+    ]
     seq = train(cuda_config(*config), tmp_path / "seq", quiet=True)
     e2e = train(cuda_config(*config, "train.regime=e2e"), tmp_path / "e2e", quiet=True)
     assert len(seq.peak_memory_bytes_by_module) == 4 and len(e2e.peak_memory_bytes_by_module) == 1

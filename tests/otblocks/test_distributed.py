@@ -72,7 +72,14 @@ class Rank:
     stderr: str
 
 
-def launch(n: int, argv: list[str], tmp_path: Path, env: dict[str, str] | None = None, kill_after: set[int] = frozenset(), deadline: float = 60.0) -> tuple[list[Rank], float]:
+def launch(
+    n: int,
+    argv: list[str],
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    kill_after: set[int] = frozenset(),
+    deadline: float = 60.0,
+) -> tuple[list[Rank], float]:
     """Fork ``n`` ranks of ``otblocks`` with torchrun's environment; their statuses and stderr, and the wall time.
 
     Ranks in ``kill_after`` (a hung rank) are killed once every other rank has exited.
@@ -91,8 +98,13 @@ def launch(n: int, argv: list[str], tmp_path: Path, env: dict[str, str] | None =
                 os.dup2(fd, 2)
                 sys.stdout = sys.stderr = open(fd, "w", buffering=1, closefd=False)
                 os.environ.update(
-                    RANK=str(rank), WORLD_SIZE=str(n), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                    MASTER_PORT=str(port), TORCHELASTIC_USE_AGENT_STORE="True", **(env or {}),
+                    RANK=str(rank),
+                    WORLD_SIZE=str(n),
+                    LOCAL_RANK=str(rank),
+                    MASTER_ADDR="127.0.0.1",
+                    MASTER_PORT=str(port),
+                    TORCHELASTIC_USE_AGENT_STORE="True",
+                    **(env or {}),
                 )
                 status = main(argv)
             except BaseException:  # noqa: BLE001 - reported through the log
@@ -122,7 +134,10 @@ def launch(n: int, argv: list[str], tmp_path: Path, env: dict[str, str] | None =
 
 
 def _records(path: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k not in RECORD_TIMING_KEYS} for line in path.read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in RECORD_TIMING_KEYS}
+        for line in path.read_text().splitlines()
+    ]
 
 
 def assert_same_run(run: Path, reference: Path) -> None:
@@ -140,7 +155,9 @@ def assert_same_run(run: Path, reference: Path) -> None:
         if isinstance(expected[key], str):
             assert summary[key] == expected[key], key
         else:
-            np.testing.assert_allclose(np.asarray(summary[key], float), np.asarray(expected[key], float), rtol=1e-5, err_msg=key)
+            np.testing.assert_allclose(
+                np.asarray(summary[key], float), np.asarray(expected[key], float), rtol=1e-5, err_msg=key
+            )
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +172,9 @@ def toy(tmp_path_factory) -> tuple[Path, Path]:
 
 def _argv(config: Path, out: Path, *sets: str, resume: bool = False) -> list[str]:
     overrides = [arg for s in sets for arg in ("--set", s)]
-    return ["train", str(config), "--out", str(out), "--distributed", "--quiet", *overrides] + (["--resume"] if resume else [])
+    return ["train", str(config), "--out", str(out), "--distributed", "--quiet", *overrides] + (
+        ["--resume"] if resume else []
+    )
 
 
 # ----------------------------------------------------------------------------- placement
@@ -179,10 +198,7 @@ def test_balanced_placement_is_optimal_against_brute_force():
     rng = np.random.default_rng(0)
     for _ in range(20):
         costs = rng.uniform(0, 10, 7).tolist()
-        best = min(
-            max(sum(costs[:a]), sum(costs[a:b]), sum(costs[b:]))
-            for a in range(1, 6) for b in range(a + 1, 7)
-        )
+        best = min(max(sum(costs[:a]), sum(costs[a:b]), sum(costs[b:])) for a in range(1, 6) for b in range(a + 1, 7))
         placement = balanced_placement(costs, 3)
         loads = [sum(costs[k] for k in placement.modules(r)) for r in range(3)]
         assert max(loads) == pytest.approx(best)
@@ -305,7 +321,13 @@ def test_two_ranks_reproduce_the_single_process_parallel_regime(toy, tmp_path):
     ranks, _ = launch(2, _argv(config, out, "distributed.max_in_flight=1"), tmp_path)
     assert [r.status for r in ranks] == [0, 0], [r.stderr for r in ranks]
     assert_same_run(out, reference)
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.toml", "metrics.jsonl", "pipeline.json", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoints",
+        "config.toml",
+        "metrics.jsonl",
+        "pipeline.json",
+        "summary.json",
+    ]
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["last.pt"]  # rank files merged, then removed
     assert (out / "config.toml").read_text() == (reference / "config.toml").read_text()
     run = load_run(out)
@@ -314,7 +336,9 @@ def test_two_ranks_reproduce_the_single_process_parallel_regime(toy, tmp_path):
         torch.testing.assert_close(run.net.state_dict()[name], tensor, rtol=1e-5, atol=1e-6)
     pipeline = read_json(out / "pipeline.json")
     assert [r["modules"] for r in pipeline["ranks"]] == [[0, 1], [2, 3]]  # equal parameter counts
-    assert pipeline["ranks"][0]["batches_out"] == pipeline["ranks"][1]["batches_in"] == 4 * 8 + 4 * 8 + 16  # train, val, final
+    assert (
+        pipeline["ranks"][0]["batches_out"] == pipeline["ranks"][1]["batches_in"] == 4 * 8 + 4 * 8 + 16
+    )  # train, val, final
     assert read_json(out / "summary.json")["device"] == "cpu, cpu"
 
 
@@ -361,7 +385,9 @@ def test_a_failing_rank_stops_the_others_who_name_it(toy, tmp_path, action, how)
     config, _ = toy
     timeout = 3
     argv = _argv(config, tmp_path / "run", f"distributed.timeout={timeout}")
-    ranks, wall = launch(3, argv, tmp_path, env={FAULT_ENV: f"1:1:2:{action}"}, kill_after={1} if action == "hang" else set())
+    ranks, wall = launch(
+        3, argv, tmp_path, env={FAULT_ENV: f"1:1:2:{action}"}, kill_after={1} if action == "hang" else set()
+    )
     for rank in (0, 2):
         assert ranks[rank].status == 1, ranks[rank].stderr
         assert f"otblocks: error: {how}" in ranks[rank].stderr
@@ -376,7 +402,9 @@ def test_a_non_finite_loss_on_one_rank_stops_the_pipeline(toy, tmp_path):
     sets = ("transport.schedule=list", "transport.taus=[1.0, 1.0, 1e-45, 1.0]")
     ranks, _ = launch(2, _argv(config, tmp_path / "run", *sets), tmp_path)
     assert [r.status for r in ranks] == [1, 1]
-    assert "otblocks: error: Non-finite training loss (" in ranks[1].stderr and "in module 2 at epoch 0" in ranks[1].stderr
+    assert (
+        "otblocks: error: Non-finite training loss (" in ranks[1].stderr and "in module 2 at epoch 0" in ranks[1].stderr
+    )
     assert "otblocks: error: rank 1 failed (NonFiniteLossError: Non-finite training loss (" in ranks[0].stderr
     assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 
@@ -442,8 +470,15 @@ def test_the_torchrun_launch_line_with_a_failing_rank(toy, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", FAULT_ENV: "1:1:3:raise"}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-addr=127.0.0.1",
-        f"--master-port={_free_port()}", "-m", "otblocks", *_argv(config, out),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node=2",
+        "--master-addr=127.0.0.1",
+        f"--master-port={_free_port()}",
+        "-m",
+        "otblocks",
+        *_argv(config, out),
     ]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
@@ -464,7 +499,10 @@ def test_an_unfinished_single_process_run_is_not_resumed_distributed(toy, tmp_pa
         train(load_config(config), out, quiet=True, callbacks=[stop])
     ranks, _ = launch(2, _argv(config, out, resume=True), tmp_path)
     assert [r.status for r in ranks] == [2, 2]
-    assert "holds an unfinished single-process run (checkpoints/last.pt); resume it without --distributed" in ranks[1].stderr
+    assert (
+        "holds an unfinished single-process run (checkpoints/last.pt); resume it without --distributed"
+        in ranks[1].stderr
+    )
 
 
 @pytest.mark.cuda
@@ -475,8 +513,15 @@ def test_two_gpus_with_nccl_reproduce_the_single_process_run(toy, tmp_path):
     train(load_config(config, ["train.device=cuda"]), reference, quiet=True)
     out = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-addr=127.0.0.1",
-        f"--master-port={_free_port()}", "-m", "otblocks", *_argv(config, out, "train.device=cuda"),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node=2",
+        "--master-addr=127.0.0.1",
+        f"--master-port={_free_port()}",
+        "-m",
+        "otblocks",
+        *_argv(config, out, "train.device=cuda"),
     ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

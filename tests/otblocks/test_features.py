@@ -20,11 +20,23 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    config = load_config(None, [
-        "data.name=digits", "data.per_class=10", "model.kind=resnet", "model.stem_channels=4",
-        "model.stage_blocks=[1, 2]", "model.stage_channels=[4, 8]", "model.depth=3", "model.split_points=[1]",
-        "model.head=conv", "transport.tau=1.0", "train.epochs=1", "train.batch_size=50",
-    ])
+    config = load_config(
+        None,
+        [
+            "data.name=digits",
+            "data.per_class=10",
+            "model.kind=resnet",
+            "model.stem_channels=4",
+            "model.stage_blocks=[1, 2]",
+            "model.stage_channels=[4, 8]",
+            "model.depth=3",
+            "model.split_points=[1]",
+            "model.head=conv",
+            "transport.tau=1.0",
+            "train.epochs=1",
+            "train.batch_size=50",
+        ],
+    )
     out = tmp_path_factory.mktemp("features") / "run"
     train(config, out, quiet=True)
     return out
@@ -34,8 +46,21 @@ def test_cli_writes_the_documented_file(run_dir, capsys):
     assert main(["features", str(run_dir), "--split", "val", "--n", "30", "--seed", "2"]) == 0
     assert f"features written to {run_dir / 'features' / 'val.npz'}" in capsys.readouterr().out
     arrays, meta = read_features(run_dir / "features" / "val.npz")
-    expected = {"labels", "indices", "block0_in", "block0_out", "block1_in", "block1_out", "block1_shortcut",
-                "block2_in", "block2_out", "module0_in", "module0_out", "module1_in", "module1_out"}
+    expected = {
+        "labels",
+        "indices",
+        "block0_in",
+        "block0_out",
+        "block1_in",
+        "block1_out",
+        "block1_shortcut",
+        "block2_in",
+        "block2_out",
+        "module0_in",
+        "module0_out",
+        "module1_in",
+        "module1_out",
+    }
     assert set(arrays) == expected
     shapes = {name: a.shape for name, a in arrays.items()}
     assert shapes["block0_in"] == shapes["block0_out"] == shapes["block1_in"] == (30, 4, 8, 8)

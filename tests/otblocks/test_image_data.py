@@ -57,7 +57,10 @@ def write_cifar10(root, seed=0) -> None:
     images = _images_with_ids(len(labels), (3, 32, 32), rng)
     for b, part in enumerate(np.array_split(np.arange(len(labels)), 5)):
         with open(folder / f"data_batch_{b + 1}", "wb") as fh:
-            pickle.dump({"batch_label": f"training batch {b + 1} of 5", "data": images[part], "labels": labels[part].tolist()}, fh)
+            pickle.dump(
+                {"batch_label": f"training batch {b + 1} of 5", "data": images[part], "labels": labels[part].tolist()},
+                fh,
+            )
     test_labels = _labels(PER_CLASS_TEST, rng)
     with open(folder / "test_batch", "wb") as fh:
         pickle.dump({"data": _images_with_ids(len(test_labels), (3, 32, 32), rng), "labels": test_labels.tolist()}, fh)
@@ -112,7 +115,9 @@ def test_cifar10_splits_shapes_and_normalisation(cifar_root):
     raw = torch.from_numpy(datasets.CIFAR10(str(cifar_root), train=True).data).permute(0, 3, 1, 2)
     # every normalised validation image is (raw / 255 - mean) / std of one training image
     ids = sorted(_ids(x, spec))
-    expected = (raw[ids].float() / 255 - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
+    expected = (raw[ids].float() / 255 - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(
+        1, 3, 1, 1
+    )
     order = torch.argsort(torch.tensor([next(iter(_ids(v[None], spec))) for v in x]))
     torch.testing.assert_close(x[order], expected)
 
@@ -128,7 +133,9 @@ def test_cifar10_validation_and_training_are_disjoint_and_stratified(cifar_root)
 
 def test_mnist_idx_files_load_without_augmentation(tmp_path):
     write_mnist(tmp_path)
-    config = load_config(None, ["data.name=mnist", f"data.root={tmp_path}", "model.kind=resnet", "data.val_fraction=0.2"])
+    config = load_config(
+        None, ["data.name=mnist", f"data.root={tmp_path}", "model.kind=resnet", "data.val_fraction=0.2"]
+    )
     data = build_data(config.data)
     assert data.input_shape == (1, 28, 28) and not data.augmented
     assert isinstance(data.train, TensorDataset)
@@ -216,8 +223,10 @@ def test_augmentation_is_a_padded_crop_possibly_flipped():
     for i in range(16):
         candidates = [
             (dy, dx, flip)
-            for dy in range(5) for dx in range(5) for flip in (False, True)
-            if torch.equal(raw[i], (lambda c: c.flip(2) if flip else c)(padded[i, :, dy:dy + 8, dx:dx + 8]))
+            for dy in range(5)
+            for dx in range(5)
+            for flip in (False, True)
+            if torch.equal(raw[i], (lambda c: c.flip(2) if flip else c)(padded[i, :, dy : dy + 8, dx : dx + 8]))
         ]
         assert candidates, f"image {i} is not a padded crop of its source"
         seen_flip.add(candidates[0][2])
@@ -264,7 +273,12 @@ def test_digits_split_60_20_20_and_normalised():
 # ---------------------------------------------------------------- training and shipped configs
 def test_training_on_generated_cifar_goes_through_the_augmented_loader(cifar_root, tmp_path):
     config = cifar_config(
-        cifar_root, "model.stem_channels=4", "model.depth=2", "model.head=linear", "train.epochs=1", "train.batch_size=32",
+        cifar_root,
+        "model.stem_channels=4",
+        "model.depth=2",
+        "model.head=linear",
+        "train.epochs=1",
+        "train.batch_size=32",
     )
     summary = train(config, tmp_path / "run", quiet=True)  # accuracy on random images means nothing
     assert len(summary.val_accuracy_by_depth) == 2
@@ -275,14 +289,25 @@ def test_training_on_generated_cifar_goes_through_the_augmented_loader(cifar_roo
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.toml"))
 IMAGE_CONFIGS = [c for c in CONFIGS if load_config(c).data.name in IMAGE_DATASETS]
-SHAPES = {"mnist": (1, 28, 28), "fashionmnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32),
-          "stl10": (3, 96, 96), "digits": (1, 8, 8)}
+SHAPES = {
+    "mnist": (1, 28, 28),
+    "fashionmnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+    "stl10": (3, 96, 96),
+    "digits": (1, 8, 8),
+}
 
 
 def test_the_published_image_settings_and_the_quick_ones_are_shipped():
     names = {c.stem for c in IMAGE_CONFIGS}
-    assert {"digits_sequential", "mnist_quick", "mnist_small_sequential", "cifar10_small_sequential",
-            "stl10_resnet110_parallel"} <= names
+    assert {
+        "digits_sequential",
+        "mnist_quick",
+        "mnist_small_sequential",
+        "cifar10_small_sequential",
+        "stl10_resnet110_parallel",
+    } <= names
 
 
 @pytest.mark.parametrize("path", IMAGE_CONFIGS, ids=lambda p: p.stem)
@@ -302,4 +327,6 @@ def test_digits_config_trains(tmp_path):
     shrunk = ["train.epochs=1", "data.per_class=40"]  # 400 of its 1,078 training images: about 2 s
     config = load_config(Path(__file__).parents[2] / "configs" / "digits_sequential.toml", shrunk)
     summary = train(config, tmp_path / "digits", quiet=True)
-    assert summary.n_modules == 4 and summary.val_accuracy_at_best_depth > 0.3  # chance 0.1; 7 steps a module (seen: 0.55)
+    assert (
+        summary.n_modules == 4 and summary.val_accuracy_at_best_depth > 0.3
+    )  # chance 0.1; 7 steps a module (seen: 0.55)

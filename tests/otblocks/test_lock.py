@@ -119,8 +119,8 @@ def test_two_concurrent_trainings_one_wins_whole(tmp_path):
     """Two real processes into one --out: one is refused (exit 4), the other writes every record."""
     config = tmp_path / "c.toml"
     config.write_text(
-        '[data]\nn_train = 400\nn_val = 100\nn_test = 100\n[model]\ndepth = 4\nhidden = 16\n'
-        '[train]\nepochs = 5\nbatch_size = 25\n'
+        "[data]\nn_train = 400\nn_val = 100\nn_test = 100\n[model]\ndepth = 4\nhidden = 16\n"
+        "[train]\nepochs = 5\nbatch_size = 25\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "otblocks", "train", str(config), "--quiet", "--out", str(tmp_path / "run")]

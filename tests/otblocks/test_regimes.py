@@ -123,11 +123,18 @@ def test_validation_from_cached_inputs_equals_the_pass_through_every_depth(make_
         (val,) = [r for r in records if r["split"] == "val"]
         k = item.module
         reference = evaluate_depths(
-            trainer.net, trainer.data.val, batch_size=trainer.config.train.eval_batch_size, device=torch.device("cpu"),
-            penalty=trainer.penalty, taus=[0.5] * (k + 1), upto=k,
+            trainer.net,
+            trainer.data.val,
+            batch_size=trainer.config.train.eval_batch_size,
+            device=torch.device("cpu"),
+            penalty=trainer.penalty,
+            taus=[0.5] * (k + 1),
+            upto=k,
         )[k]
         assert (val["loss"], val["transport_cost"], val["accuracy"]) == (
-            reference.loss, reference.transport_cost, reference.accuracy
+            reference.loss,
+            reference.transport_cost,
+            reference.accuracy,
         )
 
 

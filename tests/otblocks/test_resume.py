@@ -23,7 +23,10 @@ def _without_timing(summary: dict) -> dict:
 
 
 def _metrics(path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k not in RECORD_TIMING_KEYS} for line in path.read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in RECORD_TIMING_KEYS}
+        for line in path.read_text().splitlines()
+    ]
 
 
 class Interrupt(Exception):
@@ -87,7 +90,9 @@ def test_nan_stops_and_keeps_last_good_checkpoint(make_config, tmp_path):
 
     # module 1's tau is so small that 1/(2 tau) * cost overflows float32: the loss is inf
     schedule = lambda k, epoch: 1e-45 if k == 1 else 1.0
-    with pytest.raises(NonFiniteLossError, match="module 1 at epoch 0; training stopped and the last good checkpoint is kept"):
+    with pytest.raises(
+        NonFiniteLossError, match="module 1 at epoch 0; training stopped and the last good checkpoint is kept"
+    ):
         train(make_config(), tmp_path / "r", quiet=True, tau=schedule, callbacks=[remember])
     assert len(digests) == 3  # module 0's three epochs
     final = hashlib.sha256((tmp_path / "r" / "checkpoints" / "last.pt").read_bytes()).hexdigest()
@@ -100,7 +105,7 @@ def test_sigkill_mid_training_then_resume_matches(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(
         '[data]\nname = "moons"\nn_train = 400\nn_val = 200\nn_test = 200\n'
-        '[model]\ndepth = 6\nhidden = 32\n[transport]\ntau = 0.5\n'
+        "[model]\ndepth = 6\nhidden = 32\n[transport]\ntau = 0.5\n"
         '[train]\nregime = "sequential"\nepochs = 30\nbatch_size = 25\nlr = 0.05\n'
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -144,9 +149,23 @@ def test_summary_of_version_0_1_is_read_with_the_new_names(make_config, tmp_path
 def test_metric_records_of_version_0_1_are_read_with_the_new_names():
     from otblocks.training import RECORD_KEYS, upgrade_record
 
-    old = {"regime": "sequential", "lap": 0, "module": 1, "epoch": 2, "split": "train", "loss": 0.75,
-           "task_loss": 0.5, "transport": 0.25, "kinetic": 0.125, "accuracy": 0.9, "n": 200, "tau": 0.25,
-           "lr": 0.01, "seconds": 1.0, "peak_memory_bytes": 0}
+    old = {
+        "regime": "sequential",
+        "lap": 0,
+        "module": 1,
+        "epoch": 2,
+        "split": "train",
+        "loss": 0.75,
+        "task_loss": 0.5,
+        "transport": 0.25,
+        "kinetic": 0.125,
+        "accuracy": 0.9,
+        "n": 200,
+        "tau": 0.25,
+        "lr": 0.01,
+        "seconds": 1.0,
+        "peak_memory_bytes": 0,
+    }
     new = upgrade_record(old)
     assert sorted(new) == sorted(RECORD_KEYS)
     assert (new["penalty"], new["transport_cost"], new["penalty_ratio"]) == (0.25, 0.125, 0.5)

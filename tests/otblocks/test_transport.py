@@ -90,8 +90,16 @@ def test_schedules():
 
 def test_multiplier_matches_hand_computation():
     # lambda_0 = tau = 1; h = 0.5, s = 2: lambda += 0.5 * (task loss of every 2nd step)
-    config = load_config(None, ["transport.tau=1", "transport.schedule=multiplier", "transport.multiplier_step=0.5",
-                                "transport.multiplier_period=2", "model.depth=2"])
+    config = load_config(
+        None,
+        [
+            "transport.tau=1",
+            "transport.schedule=multiplier",
+            "transport.multiplier_step=0.5",
+            "transport.multiplier_period=2",
+            "model.depth=2",
+        ],
+    )
     penalty = Penalty.from_config(config.transport, 2)
     seen = []
     for loss in (1.0, 2.0, 3.0, 4.0, 5.0):
@@ -114,8 +122,13 @@ def test_multiplier_in_the_trainer_adds_h_times_every_sth_task_loss(make_config)
     from otblocks.models import build_model
     from otblocks.training import Trainer, WorkItem
 
-    config = make_config("train.regime=sequential", "transport.tau=0.5", "transport.schedule=multiplier",
-                         "transport.multiplier_step=0.25", "transport.multiplier_period=3")
+    config = make_config(
+        "train.regime=sequential",
+        "transport.tau=0.5",
+        "transport.schedule=multiplier",
+        "transport.multiplier_step=0.25",
+        "transport.multiplier_period=3",
+    )
     data = build_data(config.data)
     net = build_model(config.model, data.input_shape, data.n_classes)
     trainer = Trainer(config, net, data, torch.device("cpu"))
@@ -160,11 +173,17 @@ def test_element_tau_is_sample_tau_over_d():
 MULTIPLIER = ["transport.tau=1", "transport.schedule=multiplier"]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["transport.schedule=multiplier"], "'transport.tau' config key must be a positive number (the multiplier's"),
-    ([*MULTIPLIER, "transport.multiplier_step=0"], "'transport.multiplier_step' config key must be a positive finite"),
-    ([*MULTIPLIER, "transport.multiplier_period=0"], "'transport.multiplier_period' config key must be a positive"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["transport.schedule=multiplier"], "'transport.tau' config key must be a positive number (the multiplier's"),
+        (
+            [*MULTIPLIER, "transport.multiplier_step=0"],
+            "'transport.multiplier_step' config key must be a positive finite",
+        ),
+        ([*MULTIPLIER, "transport.multiplier_period=0"], "'transport.multiplier_period' config key must be a positive"),
+    ],
+)
 def test_multiplier_config_errors(overrides, message):
     from otblocks import ConfigError
 
