@@ -74,9 +74,12 @@ def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
     if all(b.comparison is None for b in blocks):
         return written
     fig, _ = plot_by_block(
-        {"kinetic: own pairing": [b.kinetic if b.comparison is not None else np.nan for b in blocks],
-         "$W_2^2$: optimal pairing": [b.w2_squared if b.comparison is not None else np.nan for b in blocks]},
-        ylabel="squared displacement (feature units$^2$)", log=True,
+        {
+            "kinetic: own pairing": [b.kinetic if b.comparison is not None else np.nan for b in blocks],
+            "$W_2^2$: optimal pairing": [b.w2_squared if b.comparison is not None else np.nan for b in blocks],
+        },
+        ylabel="squared displacement (feature units$^2$)",
+        log=True,
     )
     save(fig, DISPLACEMENT_BY_BLOCK)
     ratios = [b.comparison.cost_ratio if b.comparison is not None else np.nan for b in blocks]
@@ -88,9 +91,16 @@ def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
     fig, axes = _grid(max(len(chosen), 1))
     for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
         b = measured[i]
-        plot_holder(b.unit.x_in, b.unit.x_out, b.stability, ax=ax, max_pairs=2000, legend=ax is axes[0],
-                    title=f"block {b.unit.index}: $\\eta$={b.stability.eta:.2f}")
-    for ax in axes[len(chosen):]:
+        plot_holder(
+            b.unit.x_in,
+            b.unit.x_out,
+            b.stability,
+            ax=ax,
+            max_pairs=2000,
+            legend=ax is axes[0],
+            title=f"block {b.unit.index}: $\\eta$={b.stability.eta:.2f}",
+        )
+    for ax in axes[len(chosen) :]:
         ax.set_visible(False)
     save(fig, HOLDER)
 
@@ -102,7 +112,7 @@ def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
             b = profiled[i]
             fits = {name: fit for name, fit in (("sample", b.holder), ("probe", b.holder_probe)) if fit is not None}
             plot_holder_profile(fits, ax=ax, title=f"block {b.unit.index}")
-        for ax in axes[len(chosen):]:
+        for ax in axes[len(chosen) :]:
             ax.set_visible(False)
         save(fig, HOLDER_PROFILE)
 
@@ -112,9 +122,16 @@ def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
         fig, axes = _grid(len(chosen))
         for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
             b = compared[i]
-            plot_transport_arrows(b.unit.x_in, b.unit.x_out, b.comparison, ax=ax, max_points=250, legend=ax is axes[0],
-                                  title=f"block {b.unit.index}: cost ratio {b.comparison.cost_ratio:.3f}")
-        for ax in axes[len(chosen):]:
+            plot_transport_arrows(
+                b.unit.x_in,
+                b.unit.x_out,
+                b.comparison,
+                ax=ax,
+                max_points=250,
+                legend=ax is axes[0],
+                title=f"block {b.unit.index}: cost ratio {b.comparison.cost_ratio:.3f}",
+            )
+        for ax in axes[len(chosen) :]:
             ax.set_visible(False)
         save(fig, TRANSPORT_ARROWS)
         clouds = [blocks[0].unit.x_in] + [b.unit.x_out for b in blocks]

@@ -140,8 +140,13 @@ class UnitAnalysis:
         """The unit's entry of ``analysis.json`` (non-finite floats are written by the tool's JSON rule)."""
         u = self.unit
         out: dict[str, Any] = {
-            "kind": u.kind, "index": u.index, "module": u.module, "reference": u.reference,
-            "d_in": int(u.x_in.shape[1]), "d_out": int(u.x_out.shape[1]), "n": int(u.x_in.shape[0]),
+            "kind": u.kind,
+            "index": u.index,
+            "module": u.module,
+            "reference": u.reference,
+            "d_in": int(u.x_in.shape[1]),
+            "d_out": int(u.x_out.shape[1]),
+            "n": int(u.x_in.shape[0]),
         }
         if self.comparison is not None:
             out["kinetic"] = self.comparison.kinetic
@@ -220,8 +225,12 @@ def measure_unit(unit: Unit, options: AnalysisOptions) -> UnitAnalysis:
         try:
             with clock("holder_probe"):
                 probe = analysis.holder_fit(
-                    torch.tensor(unit.x_in), unit.fn, eps=0.0, n_pairs=PROBE_RADII * PROBE_ANCHORS,
-                    n_bootstrap=options.bootstrap, seed=seed,
+                    torch.tensor(unit.x_in),
+                    unit.fn,
+                    eps=0.0,
+                    n_pairs=PROBE_RADII * PROBE_ANCHORS,
+                    n_bootstrap=options.bootstrap,
+                    seed=seed,
                 )
         except ValueError as err:
             notes.append(f"no probe Hölder fit: {err}")
@@ -239,13 +248,28 @@ def measure_unit(unit: Unit, options: AnalysisOptions) -> UnitAnalysis:
         try:
             with clock("stability"):
                 stability = analysis.holder_fit(
-                    unit.x_in, unit.x_out, eta=eta, eps=comparison.max_deviation, scales=scales,
-                    n_pairs=options.pairs, n_bootstrap=options.bootstrap, seed=seed,
+                    unit.x_in,
+                    unit.x_out,
+                    eta=eta,
+                    eps=comparison.max_deviation,
+                    scales=scales,
+                    n_pairs=options.pairs,
+                    n_bootstrap=options.bootstrap,
+                    seed=seed,
                 )
         except ValueError as err:
             notes.append(f"no stability bound: {err}")
     return UnitAnalysis(
-        unit, comparison, w2, w2_squared, options.method, jacobian=jacobian, holder=holder, holder_probe=probe,
-        stability=stability, bound_from=source if stability is not None else None, note="; ".join(notes) or None,
+        unit,
+        comparison,
+        w2,
+        w2_squared,
+        options.method,
+        jacobian=jacobian,
+        holder=holder,
+        holder_probe=probe,
+        stability=stability,
+        bound_from=source if stability is not None else None,
+        note="; ".join(notes) or None,
         seconds=clock.seconds,
     )

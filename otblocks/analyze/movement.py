@@ -79,8 +79,12 @@ def head_losses(
 
 
 def minimizing_movement(
-    loss: Sequence[float], accuracy: Sequence[float], steps: Sequence[float | None], taus: Sequence[float],
-    w2_start_end: float | None, w2_start_end_ci: tuple[float, float] | None = None,
+    loss: Sequence[float],
+    accuracy: Sequence[float],
+    steps: Sequence[float | None],
+    taus: Sequence[float],
+    w2_start_end: float | None,
+    w2_start_end_ci: tuple[float, float] | None = None,
     w2_start_end_bias: str | None = None,
 ) -> MinimizingMovement:
     """Assemble the claim-3 numbers from the head losses and the modules' :math:`W_2` steps."""

@@ -65,9 +65,10 @@ class AnalysisOptions:
         Points of the Jacobian test, run where the sample test is uninformative. ``None``:
         :data:`JACOBIAN_POINTS` for units of at most :data:`LARGE_INPUT` features,
         :data:`JACOBIAN_POINTS_LARGE` above. Each point costs ``16 + 20`` Jacobian-vector
-        and as many vector-Jacobian products: 0.3 s per point for a 16-channel 28x28 block on
-        2 busy CPU cores (measured: 32 points in 8.7 s), where 16 points already give the
-        asymmetry to about 1% (``asymmetry_se``, which states the precision bought).
+        and as many vector-Jacobian products, in float32: 16 points of a 16-channel 28x28
+        block took 0.6-0.9 s on 2 idle CPU cores (10-20 times more while other processes
+        compete for the cores: many small parallel regions), and give the asymmetry to
+        1-2% (``asymmetry_se`` states the precision bought).
     """
 
     split: str = "val"
@@ -93,8 +94,9 @@ class AnalysisOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 option = "--" + name.replace("_", "-")
                 raise ConfigError(f"The '{option}' option must be an integer >= {low}; got {value!r}.")
-        if self.blocks is not None and (not self.blocks or any(isinstance(i, bool) or not isinstance(i, int) or i < 0
-                                                               for i in self.blocks)):
+        if self.blocks is not None and (
+            not self.blocks or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.blocks)
+        ):
             raise ConfigError(
                 f"The '--blocks' option must be a non-empty list of block indices >= 0; got {self.blocks!r}."
             )

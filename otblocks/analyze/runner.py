@@ -73,8 +73,16 @@ def analyze_run(
     -------
     RunAnalysis
     """
-    options = AnalysisOptions(split=split, n=n, method=method, seed=seed, pairs=pairs, bootstrap=bootstrap,
-                              blocks=tuple(blocks) if blocks is not None else None, jacobian_points=jacobian_points)
+    options = AnalysisOptions(
+        split=split,
+        n=n,
+        method=method,
+        seed=seed,
+        pairs=pairs,
+        bootstrap=bootstrap,
+        blocks=tuple(blocks) if blocks is not None else None,
+        jacobian_points=jacobian_points,
+    )
     dev = torch.device(resolve_device(device))
     run = load_run(run_dir, device=dev)
     options.check_blocks(len(run.net.blocks()))
@@ -99,8 +107,11 @@ def analyze_run(
         done += 1
         if done == 1 and total > 1 and not quiet:
             elapsed = time.perf_counter() - start
-            bar.write(f"analyze: the first of {total} units took {elapsed:.1f} s; about {elapsed * (total - 1):.0f} s "
-                      "for the rest", file=sys.stderr)
+            bar.write(
+                f"analyze: the first of {total} units took {elapsed:.1f} s; about {elapsed * (total - 1):.0f} s "
+                "for the rest",
+                file=sys.stderr,
+            )
     bar.close()
     block_results = tuple(m for m in measured if m.unit.kind == "block")
     module_results = tuple(m for m in measured if m.unit.kind == "module")
@@ -120,7 +131,10 @@ def analyze_run(
         modules=module_results,
         composed_bound=analysis.compose_bounds(bounds) if bounds and len(bounds) == len(block_results) else None,
         movement=minimizing_movement(
-            loss, accuracy, [m.w2 for m in module_results], run.summary.taus,
+            loss,
+            accuracy,
+            [m.w2 for m in module_results],
+            run.summary.taus,
             start_end.w2 if start_end is not None else None,
             start_end.w2_ci if start_end is not None else None,
             start_end.bias if start_end is not None else None,

@@ -12,12 +12,47 @@ from .measure import UnitAnalysis
 __all__ = ["CSV_COLUMNS", "write_csv"]
 
 CSV_COLUMNS = [
-    "kind", "index", "module", "d_in", "d_out", "n", "kinetic", "w2", "cost_ratio", "cost_ratio_ci_low",
-    "cost_ratio_ci_high", "monge_gap", "monge_gap_ci_low", "monge_gap_ci_high", "identity_optimal",
-    "fraction_reassigned", "l2_uvp", "max_deviation", "resolution", "uninformative", "jacobian_asymmetry",
-    "jacobian_asymmetry_se", "jacobian_min_eigenvalue", "eta", "eta_ci_low", "eta_ci_high", "eta_resolved",
-    "eta_probe", "eta_probe_ci_low", "eta_probe_ci_high", "eta_probe_resolved", "exponents_overlap", "bound_from",
-    "scale_min", "scale_max", "C", "C_ci_low", "C_ci_high", "eps", "fraction_satisfied", "seconds",
+    "kind",
+    "index",
+    "module",
+    "d_in",
+    "d_out",
+    "n",
+    "kinetic",
+    "w2",
+    "cost_ratio",
+    "cost_ratio_ci_low",
+    "cost_ratio_ci_high",
+    "monge_gap",
+    "monge_gap_ci_low",
+    "monge_gap_ci_high",
+    "identity_optimal",
+    "fraction_reassigned",
+    "l2_uvp",
+    "max_deviation",
+    "resolution",
+    "uninformative",
+    "jacobian_asymmetry",
+    "jacobian_asymmetry_se",
+    "jacobian_min_eigenvalue",
+    "eta",
+    "eta_ci_low",
+    "eta_ci_high",
+    "eta_resolved",
+    "eta_probe",
+    "eta_probe_ci_low",
+    "eta_probe_ci_high",
+    "eta_probe_resolved",
+    "exponents_overlap",
+    "bound_from",
+    "scale_min",
+    "scale_max",
+    "C",
+    "C_ci_low",
+    "C_ci_high",
+    "eps",
+    "fraction_satisfied",
+    "seconds",
 ]
 
 
@@ -26,11 +61,21 @@ def _interval(d: dict[str, Any], key: str) -> tuple[Any, Any]:
 
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:
-    row = {k: r.get(k) for k in ("kind", "index", "module", "d_in", "d_out", "n", "kinetic", "w2", "exponents_overlap",
-                                 "bound_from")}
+    row = {
+        k: r.get(k)
+        for k in ("kind", "index", "module", "d_in", "d_out", "n", "kinetic", "w2", "exponents_overlap", "bound_from")
+    }
     m = r.get("map_vs_ot") or {}
-    for k in ("cost_ratio", "monge_gap", "identity_optimal", "fraction_reassigned", "l2_uvp", "max_deviation",
-              "resolution", "uninformative"):
+    for k in (
+        "cost_ratio",
+        "monge_gap",
+        "identity_optimal",
+        "fraction_reassigned",
+        "l2_uvp",
+        "max_deviation",
+        "resolution",
+        "uninformative",
+    ):
         row[k] = m.get(k)
     row["cost_ratio_ci_low"], row["cost_ratio_ci_high"] = _interval(m, "cost_ratio_ci")
     row["monge_gap_ci_low"], row["monge_gap_ci_high"] = _interval(m, "monge_gap_ci")
@@ -41,9 +86,17 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     row["eta_ci_low"], row["eta_ci_high"] = _interval(h, "eta_ci")
     row["eta_probe_ci_low"], row["eta_probe_ci_high"] = _interval(p, "eta_ci")
     row["C_ci_low"], row["C_ci_high"] = _interval(s, "C_ci")
-    row.update(eta=h.get("eta"), eta_resolved=h.get("resolved"), eta_probe=p.get("eta"),
-               eta_probe_resolved=p.get("resolved"), scale_min=h.get("scale_min"), scale_max=h.get("scale_max"),
-               C=s.get("C"), eps=s.get("eps"), fraction_satisfied=s.get("fraction_satisfied"))
+    row.update(
+        eta=h.get("eta"),
+        eta_resolved=h.get("resolved"),
+        eta_probe=p.get("eta"),
+        eta_probe_resolved=p.get("resolved"),
+        scale_min=h.get("scale_min"),
+        scale_max=h.get("scale_max"),
+        C=s.get("C"),
+        eps=s.get("eps"),
+        fraction_satisfied=s.get("fraction_satisfied"),
+    )
     row["seconds"] = sum((r.get("seconds") or {}).values()) if r.get("seconds") else None
     return row
 

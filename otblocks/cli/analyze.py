@@ -35,14 +35,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="exact", help="W2 method: exact, sliced or bures (default: exact)")
     p.add_argument("--seed", type=int, default=0, help="seed of the subset, pairs, bootstraps (default: 0)")
     p.add_argument("--blocks", help="analyse only these blocks, e.g. 0,3,7 (default: every block)")
-    p.add_argument("--pairs", type=int, default=500_000,
-                   help="Hölder fit on all pairs of a random subset of m points, m(m-1)/2 <= PAIRS (default: 500000, "
-                        "m = 1000)")
-    p.add_argument("--bootstrap", type=int, default=30,
-                   help="bootstrap replicates of the Hölder fits, sample and probe (default: 30)")
-    p.add_argument("--jacobian-points", type=int,
-                   help="points of the Jacobian test, where the sample test is uninformative (default: 256, or 16 "
-                        "for units of more than 4096 features)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=500_000,
+        help="Hölder fit on all pairs of a random subset of m points, m(m-1)/2 <= PAIRS (default: 500000, m = 1000)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=30,
+        help="bootstrap replicates of the Hölder fits, sample and probe (default: 30)",
+    )
+    p.add_argument(
+        "--jacobian-points",
+        type=int,
+        help="points of the Jacobian test, where the sample test is uninformative (default: 256, or 16 "
+        "for units of more than 4096 features)",
+    )
     p.add_argument("--device", default="auto", help="where the network runs: auto, cpu or cuda (default: auto)")
     p.add_argument("--threads", type=int, help="CPU threads of torch and of the BLAS (default: the libraries' own)")
     p.add_argument("--no-report", action="store_true", help="do not write report.md / report.html")
@@ -95,8 +105,10 @@ def _format_unit(u: UnitAnalysis) -> list[str]:
     if u.comparison is None:
         return [f"{head}: {u.note}"]
     c = u.comparison
-    lines = [f"{head}: n = {c.n}, d = {c.d}, {sum(u.seconds.values()):.1f} s "
-             f"({', '.join(f'{k} {v:.1f}' for k, v in u.seconds.items())})"]
+    lines = [
+        f"{head}: n = {c.n}, d = {c.d}, {sum(u.seconds.values()):.1f} s "
+        f"({', '.join(f'{k} {v:.1f}' for k, v in u.seconds.items())})"
+    ]
     lines.append(
         f"  map vs OT: cost ratio {_ci(c.cost_ratio, c.cost_ratio_ci, '.4f')}, "
         f"Monge gap {_ci(c.monge_gap, c.monge_gap_ci)} "
@@ -105,16 +117,20 @@ def _format_unit(u: UnitAnalysis) -> list[str]:
     )
     if u.jacobian is not None:
         j = u.jacobian
-        lines.append(f"  Jacobian: asymmetry {_num(j.asymmetry)} ± {_num(j.asymmetry_se, '.2g')} (s.e., {j.n} points), "
-                     f"min eigenvalue {_num(j.min_eigenvalue)}")
+        lines.append(
+            f"  Jacobian: asymmetry {_num(j.asymmetry)} ± {_num(j.asymmetry_se, '.2g')} (s.e., {j.n} points), "
+            f"min eigenvalue {_num(j.min_eigenvalue)}"
+        )
     if u.holder is not None:
         lines.append(_holder_line("sample", u.holder))
     if u.holder_probe is not None:
         lines.append(_holder_line("probe ", u.holder_probe, u.exponents_overlap))
     if u.stability is not None:
         s = u.stability
-        lines.append(f"  stability bound (eta {_num(s.eta, '.3f')} from the {u.bound_from} fit): eps {_num(s.eps)}, "
-                     f"C {_ci(s.C, s.C_ci)}, satisfied by {100 * s.fraction_satisfied:.2f}% of {s.n_pairs_total} pairs")
+        lines.append(
+            f"  stability bound (eta {_num(s.eta, '.3f')} from the {u.bound_from} fit): eps {_num(s.eps)}, "
+            f"C {_ci(s.C, s.C_ci)}, satisfied by {100 * s.fraction_satisfied:.2f}% of {s.n_pairs_total} pairs"
+        )
     if u.note:
         lines.append(f"  note: {u.note}")
     return lines
@@ -128,14 +144,18 @@ def format_analysis(result: RunAnalysis) -> str:
     lines = [line for u in units for line in _format_unit(u)]
     c = result.composed_bound
     if c is not None:
-        lines.append(f"composed bound along {len(c.eta)} blocks: exponent prod eta_k = {_num(c.exponent, '.3f')}, "
-                     f"floor {_num(c.floor)}")
+        lines.append(
+            f"composed bound along {len(c.eta)} blocks: exponent prod eta_k = {_num(c.exponent, '.3f')}, "
+            f"floor {_num(c.floor)}"
+        )
     else:
         lines.append("composed bound: none (not every block has a stability bound; see the notes)")
     mm = result.movement
     if mm.w2_start_end is not None:
-        lines.append(f"W2(rho_0, rho_K) = {_ci(mm.w2_start_end, mm.w2_start_end_ci)} ({result.options.method}; "
-                     f"bias: {mm.w2_start_end_bias}); path length {_num(mm.path_length)}")
+        lines.append(
+            f"W2(rho_0, rho_K) = {_ci(mm.w2_start_end, mm.w2_start_end_ci)} ({result.options.method}; "
+            f"bias: {mm.w2_start_end_bias}); path length {_num(mm.path_length)}"
+        )
     return "\n".join(lines)
 
 
@@ -143,8 +163,16 @@ def run(args: argparse.Namespace) -> int:
     blocks = parse_blocks(args.blocks) if args.blocks is not None else None
     with _threads(args.threads):
         result = analyze_run(
-            args.run_dir, split=args.split, n=args.n, method=args.method, seed=args.seed, pairs=args.pairs,
-            bootstrap=args.bootstrap, blocks=blocks, jacobian_points=args.jacobian_points, device=args.device,
+            args.run_dir,
+            split=args.split,
+            n=args.n,
+            method=args.method,
+            seed=args.seed,
+            pairs=args.pairs,
+            bootstrap=args.bootstrap,
+            blocks=blocks,
+            jacobian_points=args.jacobian_points,
+            device=args.device,
             quiet=args.quiet,
         )
     if not args.no_report:

@@ -30,8 +30,19 @@ def toy_run(tmp_path_factory):
     from otblocks import load_config
 
     out = tmp_path_factory.mktemp("runs") / "toy"
-    config = load_config(None, ["data.n_train=200", "data.n_val=120", "data.n_test=100", "model.depth=3",
-                                "model.hidden=16", "train.epochs=2", "train.batch_size=25", "transport.tau=0.5"])
+    config = load_config(
+        None,
+        [
+            "data.n_train=200",
+            "data.n_val=120",
+            "data.n_test=100",
+            "model.depth=3",
+            "model.hidden=16",
+            "train.epochs=2",
+            "train.batch_size=25",
+            "transport.tau=0.5",
+        ],
+    )
     train(config, out, quiet=True)
     return out
 
@@ -62,8 +73,15 @@ def test_analyze_cli_writes_json_csv_figures_and_report(toy_run):
     assert html.index("<details>", configuration) > configuration and "<details>" not in html[:configuration]
     assert report.index("## Results") < report.index("## Claim 1") < report.index("## Configuration")
     # issue 10: the claim-1 and claim-2 numbers carry their intervals, the profile figure is shown
-    for text in ("cost ratio [95% CI]", "Monge gap [95% CI]", "eta sample [95% CI]", "eta probe [95% CI]",
-                 "C(eta, eps) [95% CI]", "Hölder profile by block", "95% subsampling interval"):
+    for text in (
+        "cost ratio [95% CI]",
+        "Monge gap [95% CI]",
+        "eta sample [95% CI]",
+        "eta probe [95% CI]",
+        "C(eta, eps) [95% CI]",
+        "Hölder profile by block",
+        "95% subsampling interval",
+    ):
         assert text in report, text
     block = result["blocks"][0]
     assert len(block["map_vs_ot"]["cost_ratio_ci"]) == 2 and block["holder_probe"]["mode"] == "probe"
@@ -86,8 +104,17 @@ def test_minimizing_movement_numbers_are_consistent(toy_run):
 def test_modules_of_several_blocks_are_analysed(tmp_path):
     from otblocks import load_config
 
-    config = load_config(None, ["data.n_train=100", "data.n_val=60", "data.n_test=50", "model.depth=4",
-                                "model.blocks_per_module=2", "train.epochs=1"])
+    config = load_config(
+        None,
+        [
+            "data.n_train=100",
+            "data.n_val=60",
+            "data.n_test=50",
+            "model.depth=4",
+            "model.blocks_per_module=2",
+            "train.epochs=1",
+        ],
+    )
     train(config, tmp_path / "r", quiet=True)
     result = analyze_run(tmp_path / "r", n=50, method="sliced", quiet=True, figures=False)
     jsonschema.validate(json.loads(RunPaths(tmp_path / "r").analysis_json.read_text()), SCHEMA)
@@ -116,7 +143,6 @@ def test_bad_options_fail_before_work(toy_run, capsys):
     assert "The '--threads' option must be an integer >= 1; got 0." in capsys.readouterr().err
     assert main(["analyze", str(toy_run), "--device", "tpu"]) == 2
     assert "The '--device' option must be one of {'auto', 'cpu', 'cuda'}; got 'tpu'." in capsys.readouterr().err
-
 
 
 def test_an_identity_block_measures_as_the_identity(toy_run, tmp_path):
@@ -221,11 +247,20 @@ def test_infinite_ratios_and_failed_fits_are_written_by_the_one_json_rule(tmp_pa
     # the analysis results and the run directory's writer spell non-finite numbers alike
     assert swap.comparison.to_dict()["cost_ratio"] == jsonable(math.inf) == "inf"
     result = RunAnalysis(
-        run_dir=tmp_path, options=AnalysisOptions(n=40), n=40, regime="sequential", taus=[math.inf, 0.5],
-        blocks=(swap, collapse), modules=(swap.as_module(), collapse.as_module()), composed_bound=None,
+        run_dir=tmp_path,
+        options=AnalysisOptions(n=40),
+        n=40,
+        regime="sequential",
+        taus=[math.inf, 0.5],
+        blocks=(swap, collapse),
+        modules=(swap.as_module(), collapse.as_module()),
+        composed_bound=None,
         movement=minimizing_movement([0.7, 0.6], [0.5, 0.6], [swap.w2, collapse.w2], [math.inf, 0.5], None),
-        val_accuracy_by_depth=[0.5, 0.6], test_accuracy_by_depth=[0.5, 0.6], best_depth=2,
-        indices=np.arange(40), labels=np.zeros(40, dtype=np.int64),
+        val_accuracy_by_depth=[0.5, 0.6],
+        test_accuracy_by_depth=[0.5, 0.6],
+        best_depth=2,
+        indices=np.arange(40),
+        labels=np.zeros(40, dtype=np.int64),
     )
     write_json(result.record(), tmp_path / "analysis.json")
     text = (tmp_path / "analysis.json").read_text()
@@ -254,11 +289,23 @@ def conv_run(tmp_path_factory):
     pytest.importorskip("sklearn")
     from otblocks import load_config
 
-    config = load_config(None, [
-        "data.name=digits", "data.per_class=10", "model.kind=resnet", "model.stem_channels=4",
-        "model.stage_blocks=[1, 2]", "model.stage_channels=[4, 8]", "model.depth=3", "model.split_points=[1]",
-        "model.head=conv", "transport.tau=1.0", "train.epochs=1", "train.batch_size=50",
-    ])
+    config = load_config(
+        None,
+        [
+            "data.name=digits",
+            "data.per_class=10",
+            "model.kind=resnet",
+            "model.stem_channels=4",
+            "model.stage_blocks=[1, 2]",
+            "model.stage_channels=[4, 8]",
+            "model.depth=3",
+            "model.split_points=[1]",
+            "model.head=conv",
+            "transport.tau=1.0",
+            "train.epochs=1",
+            "train.batch_size=50",
+        ],
+    )
     out = tmp_path_factory.mktemp("conv") / "run"
     train(config, out, quiet=True)
     return out
@@ -290,8 +337,9 @@ def test_analyze_and_features_use_the_same_points(conv_run):
     from otblocks.features import read_features, write_run_features
 
     arrays, _ = read_features(write_run_features(conv_run, "val", 25, seed=3, out=conv_run / "f.npz"))
-    result = analyze_run(conv_run, n=25, seed=3, blocks=(0,), pairs=200, bootstrap=0, quiet=True, figures=False,
-                         device="cpu")
+    result = analyze_run(
+        conv_run, n=25, seed=3, blocks=(0,), pairs=200, bootstrap=0, quiet=True, figures=False, device="cpu"
+    )
     np.testing.assert_array_equal(result.indices, arrays["indices"])
     np.testing.assert_array_equal(result.blocks[0].unit.x_in, arrays["block0_in"].reshape(25, -1).astype(np.float64))
 
@@ -308,7 +356,7 @@ def test_a_subset_of_blocks_is_analysed(conv_run, capsys):
     # the printed numbers: block 1 (stride 2, against its shortcut image) has no probe, block 2 has one
     out = captured.out
     assert "block 0 (module 0): not selected by the 'blocks' option" in out
-    block1, block2 = out[out.index("block 1 (module 1)"):out.index("block 2 (module 1)")], out[out.index("block 2"):]
+    block1, block2 = out[out.index("block 1 (module 1)") : out.index("block 2 (module 1)")], out[out.index("block 2") :]
     assert "map vs OT: cost ratio" in block1 and "Hölder, sample: eta" in block1 and "Hölder, probe" not in block1
     assert "Hölder, probe : eta" in block2
     assert "composed bound: none" in out
@@ -323,7 +371,9 @@ def test_the_core_of_otblocks_never_imports_analysis():
     import subprocess
     import sys
 
-    code = ("import sys, otblocks, otblocks.features, otblocks.walk, otblocks.trained, otblocks.rundir, "
-            "otblocks.reporting.report; print(sorted(m for m in ('analysis', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys, otblocks, otblocks.features, otblocks.walk, otblocks.trained, otblocks.rundir, "
+        "otblocks.reporting.report; print(sorted(m for m in ('analysis', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "[]"
