@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from otblocks.rundir import RunPaths
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 WIDTH = 512  # features of the residual stream
@@ -103,7 +105,7 @@ def _command(config: Path, out: Path, ranks: int) -> list[str]:
 
 def _epoch_seconds(out: Path) -> list[float]:
     """The training-pass seconds of every epoch after the first (module 0's records)."""
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in RunPaths(out).metrics.read_text().splitlines()]
     return [r["seconds"] for r in records if r["split"] == "train" and r["module"] == 0 and r["epoch"] > 0]
 
 
@@ -118,7 +120,7 @@ def train_at_once(config: Path, outs: list[Path], ranks: int) -> list[list[float
 
 def rank_cpu_seconds(out: Path) -> list[float]:
     """Every rank's CPU seconds per training epoch (``pipeline.json``)."""
-    return [r["train_cpu_seconds"] / EPOCHS for r in json.loads((out / "pipeline.json").read_text())["ranks"]]
+    return [r["train_cpu_seconds"] / EPOCHS for r in json.loads(RunPaths(out).pipeline.read_text())["ranks"]]
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ the first rank that lost contact with it.
 Fault injection, for tests only: the environment variable ``OTBLOCKS_FAULT=RANK:EPOCH:BATCH:ACTION``
 makes rank ``RANK`` act before it trains batch ``BATCH`` of epoch ``EPOCH`` (0-based), where
 ``ACTION`` is ``raise`` (a ``RuntimeError``), ``exit`` (``os._exit(17)``: the process vanishes
-without cleanup, like a killed one) or ``hang`` (sleeps until it is killed). It is read once,
+without cleanup, like a killed one), ``hang`` (sleeps until it is killed) or ``pause`` (sleeps
+:data:`PAUSE_SECONDS`, then goes on: a slow rank, which changes nothing but the timing). It is read once,
 by :func:`otblocks.distributed.train_distributed`, and checked in one place, the training pass
 of :class:`otblocks.distributed.stage.Stage`.
 """
@@ -31,7 +32,9 @@ __all__ = ["FAULT_ENV", "Fault", "PeerLost", "PipelineError", "failure_line", "r
 
 FAULT_ENV = "OTBLOCKS_FAULT"
 FAILURE_KEY = "otblocks/failure"
-FAULT_ACTIONS = ("raise", "exit", "hang")
+FAULT_ACTIONS = ("raise", "exit", "hang", "pause")
+PAUSE_SECONDS = 2.0
+"""How long a ``pause`` fault stops its rank: long enough for the ranks before it to fill its inbox."""
 
 
 class PipelineError(OtblocksError, RuntimeError):
@@ -111,7 +114,7 @@ class Fault:
         if len(parts) != 4 or parts[3] not in FAULT_ACTIONS or not all(p.isdigit() for p in parts[:3]):
             raise ConfigError(
                 f"The '{FAULT_ENV}' environment variable must look like 'RANK:EPOCH:BATCH:ACTION' with ACTION "
-                f"one of {{'raise', 'exit', 'hang'}}; got {text!r}."
+                f"one of {{'raise', 'exit', 'hang', 'pause'}}; got {text!r}."
             )
         return cls(int(parts[0]), int(parts[1]), int(parts[2]), parts[3])
 
@@ -121,6 +124,9 @@ class Fault:
             return
         if self.action == "exit":
             os._exit(17)
+        if self.action == "pause":
+            time.sleep(PAUSE_SECONDS)
+            return
         if self.action == "hang":
             while True:
                 time.sleep(3600)

@@ -343,11 +343,12 @@ def test_two_ranks_reproduce_the_single_process_parallel_regime(toy, tmp_path):
 
 
 def test_three_ranks_bound_the_batches_in_flight(toy, tmp_path):
-    # the last rank has twice the work: the others fill its inbox up to max_in_flight, never more
+    # the last rank has twice the work and pauses before its second batch (a slow rank, whatever
+    # the machine's load): the others fill its inbox up to max_in_flight, never more
     config, reference = toy
     out = tmp_path / "run"
     sets = ("distributed.placement=[1, 1, 2]", "distributed.max_in_flight=2")
-    ranks, _ = launch(3, _argv(config, out, *sets), tmp_path)
+    ranks, _ = launch(3, _argv(config, out, *sets), tmp_path, env={FAULT_ENV: "2:0:1:pause"})
     assert [r.status for r in ranks] == [0, 0, 0], [r.stderr for r in ranks]
     assert_same_run(out, reference)  # pipelining deeper changes nothing but the timing
     stages = read_json(out / "pipeline.json")["ranks"]
