@@ -326,9 +326,23 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+_EXCLUSIVE = {("data", "per_class"): "train_fraction", ("data", "train_fraction"): "per_class"}
+"""Keys that choose the same thing two ways: overriding one drops the file's value of the other."""
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings to a nested dict (a new dict is returned)."""
+    """Apply ``section.key=value`` strings to a nested dict (a new dict is returned).
+
+    An override of one of two exclusive keys (``data.per_class`` and ``data.train_fraction``, two
+    ways to size the training subset) drops the file's value of the other, unless the same
+    overrides set it too: ``--set data.per_class=54`` on a config with ``train_fraction = 0.01``
+    means 54 images per class.
+    """
     merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    named = {tuple(o.split("=", 1)[0].strip().split(".", 1)) for o in overrides if "=" in o}
+    for (section, key), other in _EXCLUSIVE.items():
+        if (section, key) in named and (section, other) not in named and isinstance(merged.get(section), dict):
+            merged[section].pop(other, None)
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ConfigError(

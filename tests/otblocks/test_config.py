@@ -167,3 +167,15 @@ def test_train_refuses_a_dict_config(tmp_path):
     with pytest.raises(TypeError, match="'config' parameter of `train` must be a RunConfig"):
         train({"train": {"epochs": 1}}, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_override_of_per_class_replaces_the_files_train_fraction(tmp_path):
+    # issue 12: --set data.per_class=N on a config that sets train_fraction used to be refused
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\nname = "digits"\ntrain_fraction = 0.5\n')
+    config = load_config(path, ["data.per_class=20"])
+    assert (config.data.per_class, config.data.train_fraction) == (20, 1.0)
+    config = load_config(path, [])
+    assert (config.data.per_class, config.data.train_fraction) == (0, 0.5)
+    with pytest.raises(ConfigError, match="data.per_class"):  # both given at once: still one of them
+        load_config(path, ["data.per_class=20", "data.train_fraction=0.5"])
