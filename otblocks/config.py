@@ -238,10 +238,21 @@ class RunConfig:
         """Plain nested dict; ``inf`` stays a float (TOML and our JSON writer accept it)."""
         return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    def relevant_dict(self) -> dict[str, dict[str, Any]]:
+        """:meth:`to_dict` less the ``[data]`` keys that do not apply to this data set (toy sizes
+        and noise for an image set; subsets, augmentation and files for a toy)."""
+        out = self.to_dict()
+        unused = _IMAGE_ONLY_KEYS if self.data.name in TOY_DATASETS else _TOY_ONLY_KEYS
+        out["data"] = {k: v for k, v in out["data"].items() if k not in unused}
+        return out
+
     def replace(self, **sections: Any) -> RunConfig:
         """A copy with whole sections replaced (``RunConfig.replace(train=...)``)."""
         return dataclasses.replace(self, **sections)
 
+
+_TOY_ONLY_KEYS = frozenset({"n_train", "n_val", "n_test", "noise", "n_classes"})
+_IMAGE_ONLY_KEYS = frozenset({"root", "download", "train_fraction", "per_class", "val_fraction", "augment"})
 
 _SECTIONS: dict[str, type] = {
     "data": DataConfig,

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_allowed_keys(args.allow_change)
         summary = train(config, args.out, resume=args.resume, quiet=args.quiet, allow_change=args.allow_change)
-    if summary is not None and not args.quiet:
+    if summary is not None:  # --quiet hides the progress bars, not the result
         print(
             f"best depth {summary.best_depth}/{summary.n_modules} (validation accuracy "
             f"{summary.val_accuracy_at_best_depth:.4f}, test accuracy {summary.test_accuracy_at_best_depth:.4f}); "

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from ..atomic import write_text_atomic
 from ..rundir import (
     ACCURACY_BY_DEPTH,
@@ -477,7 +479,10 @@ def build_report(run_dir: str | Path) -> Document:
     _claim_stagnation(doc, summary)
     doc.add(
         Heading("Configuration", anchor="configuration"),
-        Details(f"The resolved configuration ({paths.config.name})", [Code(paths.config.read_text(), "toml")]),
+        Details(
+            f"The resolved configuration ({paths.config.name}, less the data keys this data set does not use)",
+            [Code(tomli_w.dumps(paths.read_config().relevant_dict()), "toml")],
+        ),
     )
     return doc
 

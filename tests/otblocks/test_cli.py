@@ -59,6 +59,7 @@ def test_train_writes_the_run_directory(tmp_path, config_file, capsys):
     }
     assert all(required <= set(r) for r in records)
     assert {r["split"] for r in records} == {"train", "val"}
+    assert "best depth" in capsys.readouterr().out  # --quiet hides the bars, not the result
     summary = read_json(out / "summary.json")
     for key in (
         "val_accuracy_by_depth",

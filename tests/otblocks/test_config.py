@@ -179,3 +179,15 @@ def test_an_override_of_per_class_replaces_the_files_train_fraction(tmp_path):
     assert (config.data.per_class, config.data.train_fraction) == (0, 0.5)
     with pytest.raises(ConfigError, match="data.per_class"):  # both given at once: still one of them
         load_config(path, ["data.per_class=20", "data.train_fraction=0.5"])
+
+
+def test_relevant_dict_drops_the_data_keys_a_data_set_does_not_use():
+    # issue 12: a report of an MNIST run listed the toy keys (n_classes = 2)
+    image = load_config(None, ["data.name=digits", "model.kind=resnet", "model.depth=2"]).relevant_dict()
+    toy = load_config(None, ["data.name=moons"]).relevant_dict()
+    assert "n_classes" not in image["data"] and "noise" not in image["data"] and "per_class" in image["data"]
+    assert "per_class" not in toy["data"] and "root" not in toy["data"] and "n_classes" in toy["data"]
+    assert (
+        image["model"]
+        == load_config(None, ["data.name=digits", "model.kind=resnet", "model.depth=2"]).to_dict()["model"]
+    )
