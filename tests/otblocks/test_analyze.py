@@ -284,31 +284,8 @@ def test_demo_table_shows_infinite_ratios_and_missing_fits():
 
 
 @pytest.fixture(scope="module")
-def conv_run(tmp_path_factory):
-    """A tiny conv ResNet on scikit-learn's digits: block 1 has stride 2 and more channels (about a second)."""
-    pytest.importorskip("sklearn")
-    from otblocks import load_config
-
-    config = load_config(
-        None,
-        [
-            "data.name=digits",
-            "data.per_class=10",
-            "model.kind=resnet",
-            "model.stem_channels=4",
-            "model.stage_blocks=[1, 2]",
-            "model.stage_channels=[4, 8]",
-            "model.depth=3",
-            "model.split_points=[1]",
-            "model.head=conv",
-            "transport.tau=1.0",
-            "train.epochs=1",
-            "train.batch_size=50",
-        ],
-    )
-    out = tmp_path_factory.mktemp("conv") / "run"
-    train(config, out, quiet=True)
-    return out
+def conv_run(digits_conv_run):
+    return digits_conv_run
 
 
 def test_a_stride_2_block_is_measured_against_its_shortcut_image(conv_run):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from otblocks import RunDirError, build_model, load_config, load_run, train
+from otblocks import RunDirError, build_model, load_config, load_run
 from otblocks.cli import main
 from otblocks.features import read_features, write_run_features
 from otblocks.walk import collect_features, compute_features, eval_mode, sample_points
@@ -19,27 +19,8 @@ pytest.importorskip("sklearn")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    config = load_config(
-        None,
-        [
-            "data.name=digits",
-            "data.per_class=10",
-            "model.kind=resnet",
-            "model.stem_channels=4",
-            "model.stage_blocks=[1, 2]",
-            "model.stage_channels=[4, 8]",
-            "model.depth=3",
-            "model.split_points=[1]",
-            "model.head=conv",
-            "transport.tau=1.0",
-            "train.epochs=1",
-            "train.batch_size=50",
-        ],
-    )
-    out = tmp_path_factory.mktemp("features") / "run"
-    train(config, out, quiet=True)
-    return out
+def run_dir(digits_conv_run):
+    return digits_conv_run
 
 
 def test_cli_writes_the_documented_file(run_dir, capsys):
