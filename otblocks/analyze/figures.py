@@ -6,7 +6,9 @@ the report shows them with those captions. matplotlib is imported only here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -57,6 +59,17 @@ def _grid(count: int, size: float = 4.0) -> tuple[Figure, np.ndarray]:
     return fig, np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
 
 
+def _panel_figure(items: list, draw: Callable[[Any, Any, bool], None], *, at_least_one: bool = False) -> Figure:
+    """One panel per chosen item (see :func:`_panels`), ``draw(ax, item, first)``; spare axes hidden."""
+    chosen = _panels(len(items))
+    fig, axes = _grid(max(len(chosen), 1) if at_least_one else len(chosen))
+    for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
+        draw(ax, items[i], ax is axes[0])
+    for ax in axes[len(chosen) :]:
+        ax.set_visible(False)
+    return fig
+
+
 def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
     """Write the figures of one analysed run into ``paths.figures``; return their paths."""
     paths.figures.mkdir(parents=True, exist_ok=True)
@@ -86,54 +99,38 @@ def write_run_figures(result: RunAnalysis, paths: RunPaths) -> list[Path]:
     fig, _ = plot_by_block({"cost ratio": ratios}, ylabel="kinetic / $W_2^2$", reference=1.0)
     save(fig, COST_RATIO_BY_BLOCK)
 
-    measured = [b for b in blocks if b.stability is not None]
-    chosen = _panels(len(measured))
-    fig, axes = _grid(max(len(chosen), 1))
-    for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
-        b = measured[i]
+    def holder(ax, b, first):
         plot_holder(
             b.unit.x_in,
             b.unit.x_out,
             b.stability,
             ax=ax,
             max_pairs=2000,
-            legend=ax is axes[0],
+            legend=first,
             title=f"block {b.unit.index}: $\\eta$={b.stability.eta:.2f}",
         )
-    for ax in axes[len(chosen) :]:
-        ax.set_visible(False)
-    save(fig, HOLDER)
 
+    def profile(ax, b, first):
+        fits = {name: fit for name, fit in (("sample", b.holder), ("probe", b.holder_probe)) if fit is not None}
+        plot_holder_profile(fits, ax=ax, title=f"block {b.unit.index}")
+
+    def arrows(ax, b, first):
+        plot_transport_arrows(
+            b.unit.x_in,
+            b.unit.x_out,
+            b.comparison,
+            ax=ax,
+            max_points=250,
+            legend=first,
+            title=f"block {b.unit.index}: cost ratio {b.comparison.cost_ratio:.3f}",
+        )
+
+    save(_panel_figure([b for b in blocks if b.stability is not None], holder, at_least_one=True), HOLDER)
     profiled = [b for b in blocks if b.holder is not None or b.holder_probe is not None]
     if profiled:
-        chosen = _panels(len(profiled))
-        fig, axes = _grid(len(chosen))
-        for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
-            b = profiled[i]
-            fits = {name: fit for name, fit in (("sample", b.holder), ("probe", b.holder_probe)) if fit is not None}
-            plot_holder_profile(fits, ax=ax, title=f"block {b.unit.index}")
-        for ax in axes[len(chosen) :]:
-            ax.set_visible(False)
-        save(fig, HOLDER_PROFILE)
-
+        save(_panel_figure(profiled, profile), HOLDER_PROFILE)
     if all(b.unit.x_in.shape[1] == 2 and b.unit.x_out.shape[1] == 2 for b in blocks):
-        compared = [b for b in blocks if b.comparison is not None]
-        chosen = _panels(len(compared))
-        fig, axes = _grid(len(chosen))
-        for ax, i in zip(axes, chosen, strict=False):  # the grid may have more axes than panels
-            b = compared[i]
-            plot_transport_arrows(
-                b.unit.x_in,
-                b.unit.x_out,
-                b.comparison,
-                ax=ax,
-                max_points=250,
-                legend=ax is axes[0],
-                title=f"block {b.unit.index}: cost ratio {b.comparison.cost_ratio:.3f}",
-            )
-        for ax in axes[len(chosen) :]:
-            ax.set_visible(False)
-        save(fig, TRANSPORT_ARROWS)
+        save(_panel_figure([b for b in blocks if b.comparison is not None], arrows), TRANSPORT_ARROWS)
         clouds = [blocks[0].unit.x_in] + [b.unit.x_out for b in blocks]
         titles = ["input"] + [f"after block {b.unit.index}" for b in blocks]
         fig, _ = plot_point_clouds(clouds, result.labels, titles=titles)
