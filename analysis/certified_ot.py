@@ -10,20 +10,24 @@ duals; they are added and the sparse problem solved again (column generation).
 Algorithm
 ---------
 1. *Coarse to fine.* Nested random subsets, each ``COARSENING`` times smaller, down to
-   ``DENSE_BASE`` points, which are solved densely. A level's dual :math:`v`, extended to the
+   ``DENSE_BASE`` points, which are solved densely; every level is solved and checked like
+   the finest (its certificate is discarded). A level's dual :math:`v`, extended to the
    next level by the c-transform pair (:math:`u = v^c` over the coarse sites, then
    :math:`v = u^c` over the new sites), warm-starts the next solve and predicts each point's
-   partner.
+   partner, the minimizer of :math:`c_{ij} - v_j` over the new sites.
 2. *Candidate graph.* For each :math:`x_i`: its ``k`` nearest :math:`y_j`; the pair
    :math:`(i, i)` when the samples are paired (so a perfect matching exists); the
-   ``k`` nearest neighbours of its predicted partner; and the north-west-corner coupling of
+   predicted partner and its ``k`` nearest sites; and the north-west-corner coupling of
    both samples sorted along their first principal axis (a feasible plan for any n, m).
-3. *Sparse exact solve.* POT's network simplex on the graph (``emd_c_sparse``, warm-started
-   with the duals), integer supplies :math:`m/g` and :math:`n/g` (:math:`g = \gcd(n, m)`) so
-   the flows are exact integers.
-4. *Dual repair.* POT's potentials are updated incrementally over the pivots and drift by
-   about :math:`10^{-9}` relative: they are recomputed along a spanning tree of the tight
-   edges (:func:`_tree_duals`), then a vectorized Bellman-Ford on the candidate graph (the
+3. *Sparse exact solve.* Square problems (n == m): successive shortest paths
+   (:mod:`analysis._assignment`), warm-started from the extended duals and, after the first
+   round, from the previous round's assignment, so a round re-solves only the rows whose
+   candidates changed. Otherwise POT's network simplex on the graph (``emd_c_sparse``),
+   integer supplies :math:`m/g` and :math:`n/g` (:math:`g = \gcd(n, m)`) so the flows are
+   exact integers.
+4. *Dual repair.* Both solvers update their potentials incrementally and drift by rounding:
+   the potentials are recomputed along a spanning tree of the tight edges
+   (:func:`_tree_duals`), then a vectorized Bellman-Ford on the candidate graph (the
    support edges tight, every edge feasible) makes them consistent to rounding.
 5. *Global check.* :math:`u = v^c` over all pairs. The pair :math:`(v^c, v)` is feasible, so
    :math:`D = \bar u + \bar v \le W_2^2 \le P`, the cost of the plan; the plan's dual
@@ -33,7 +37,7 @@ Algorithm
    :math:`(i, j^*(i))` of the violating rows and their neighbours join the graph.
 
 Each round adds at least one pair absent from the graph or certifies (if every argmin is
-already in the graph, POT's sparse duals are globally feasible), so the loop terminates.
+already in the graph, the sparse duals are globally feasible), so the loop terminates.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import numpy as np
 import ot
 from ot.lp.emd_wrap import emd_c_sparse
 
+from ._assignment import assign
 from ._ctransform import c_transform, knn, pair_sq_dists, scan_slack
 from ._results import Result
 from .exceptions import MemoryBudgetError, SolverError
@@ -67,8 +72,6 @@ COARSENING = 8
 DENSE_BASE = 2000
 #: Rounds of the check-and-add loop on the finest level before giving up.
 MAX_ROUNDS = 50
-#: Rounds on an intermediate level (its duals only guide the next level).
-COARSE_ROUNDS = 3
 #: Sweeps of the dual repair.
 _REPAIR_SWEEPS = 2000
 #: Bytes per candidate edge: int64 key, row, column and cost (32), POT's arc arrays and the
@@ -311,8 +314,20 @@ def _tree_duals(rows, cols, cost, sup_rows, sup_cols, u, v):
     return -pi[:n], pi[n:]
 
 
-def _sparse_solve(graph: _Graph, a, b, u0, v0, func):
+def _sparse_solve(graph: _Graph, a, b, u0, v0, previous, func):
+    """The optimum of the candidate graph: plan support, masses and duals.
+
+    Square problems (n == m) go to the successive-shortest-path solver, warm-started from
+    ``v0`` and the ``previous`` assignment; others to POT's sparse network simplex.
+    """
     rows, cols, cost = graph.edges()
+    if len(a) == len(b):
+        indptr = np.searchsorted(rows, np.arange(len(a) + 1))
+        assignment, u, v, left = assign(indptr, cols, cost, v0, previous)
+        if left:
+            raise SolverError(f"`{func}`: the candidate graph has no perfect matching ({left} rows unassigned).")
+        shift = 0.5 * (np.mean(u) - np.mean(v))  # potentials are defined up to (u - s, v + s)
+        return rows, cols, cost, np.arange(len(a)), assignment, np.ones(len(a)), u - shift, v + shift
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fs, ft, fv, _, alpha, beta, code = emd_c_sparse(
@@ -331,8 +346,11 @@ def _sparse_solve(graph: _Graph, a, b, u0, v0, func):
             f"{ot.lp.emd_wrap.check_result(code)!r} on {len(rows)} candidate pairs."
         )
     keep = fv > 0
-    sr, sc = fs[keep].astype(np.int64), ft[keep].astype(np.int64)
-    return rows, cols, cost, sr, sc, fv[keep], np.asarray(alpha), np.asarray(beta)
+    # POT's potentials carry a large common offset (thousands of squared units) and drift by
+    # about 1e-9 of it over the pivots: centred here, recomputed along the basis by the caller.
+    alpha, beta = np.asarray(alpha), np.asarray(beta)
+    shift = 0.5 * (np.mean(alpha) - np.mean(beta))
+    return rows, cols, cost, fs[keep].astype(np.int64), ft[keep].astype(np.int64), fv[keep], alpha - shift, beta + shift
 
 
 def _dense_solve(x, y, a, b):
@@ -475,20 +493,19 @@ def solve_certified(
             graph.add(np.arange(ln), np.arange(ln))
         graph.add(*_northwest_corner(xl, yl))
         # Propagated partners: the fine sites nearest the coarse partner, and v's tight pairs.
-        near_partner = knn(ys_coarse[jc], yl, K_NEAREST)
-        graph.add(np.repeat(np.arange(ln), near_partner.shape[1]), near_partner.ravel())
+        y_graph = knn(yl, yl, K_NEAREST)  # (lm, k) fine-site neighbours
+        jf, _, _ = c_transform(xl, yl, v)
+        graph.add(np.repeat(np.arange(ln), y_graph.shape[1]), y_graph[jf].ravel())
         graph.add(ix, np.arange(lm))
-        y_graph = None
-        rounds = max_rounds if final else COARSE_ROUNDS
         a, b = _weights(ln, lm)
-        for r in range(1, rounds + 1):
-            rows, cols, cost, sr, sc, mass, alpha, beta = _sparse_solve(graph, a, b, u, v, func)
+        previous = None
+        for r in range(1, max_rounds + 1):
+            rows, cols, cost, sr, sc, mass, u, v = _sparse_solve(graph, a, b, u, v, previous, func)
+            previous = sc if ln == lm else None
             sup_cost = pair_sq_dists(xl, yl, sr, sc)
-            # POT's potentials carry a large common offset (thousands of squared units) and
-            # drift by about 1e-9 of it over the pivots: centre them, recompute them along
-            # the basis, repair what is left, then check them against all pairs.
-            shift = 0.5 * (np.mean(alpha) - np.mean(beta))
-            u, v = _tree_duals(rows, cols, cost, sr, sc, alpha - shift, beta + shift)
+            # Potentials recomputed along the basis, what is left repaired, then checked
+            # against all pairs.
+            u, v = _tree_duals(rows, cols, cost, sr, sc, u, v)
             u, v = _repair(rows, cols, cost, sr, sc, sup_cost, u, v)
             start = np.empty(ln, dtype=np.int64)
             start[sr] = sc
@@ -499,8 +516,6 @@ def solve_certified(
             if chk.worst <= chk.tol:
                 break
             bad = np.unique(sr[chk.viol > chk.tol])
-            if y_graph is None:
-                y_graph = knn(yl, yl, K_NEAREST)  # (lm, k) fine-site neighbours
             added = graph.add(bad, chk.jstar[bad])
             added += graph.add(np.repeat(bad, y_graph.shape[1]), y_graph[chk.jstar[bad]].ravel())
             if added == 0:
