@@ -72,7 +72,8 @@ class MapComparison(Result):
         or ``'uncertified'`` (sparse: see ``certificate``).
     cost_ratio_ci : tuple of float or None
         Subsampling interval of ``cost_ratio`` (see Notes; None when ``n_subsamples=0`` or
-        the ratio is infinite).
+        the ratio is infinite). Too narrow while the ratio grows fast with n: measured
+        coverage 0.70 of nominal 0.95 on a rotating block at n = 200.
     monge_gap_ci : tuple of float or None
         Subsampling interval of ``monge_gap`` (squared units).
     n_subsamples : int
@@ -223,7 +224,13 @@ def map_vs_ot(
     finite-population correction; 1 at the default m = n/2), gives the standard error at n
     and a normal interval around the full-sample value. The interval is
     the sampling variability at n, not the bias; :func:`sample_size_series` shows the bias
-    (the statistic at n/8, n/4, n/2 and n).
+    (the statistic at n/8, n/4, n/2 and n). *Coverage, measured* on 60 samples of 200 points
+    of a rotating block: the Monge gap's interval held the statistic's mean at n 98% of the
+    time (half-width 1.08 times 1.96 sd); the cost ratio's only 70% (0.59 times): its spread
+    *grows* with n there (sd 0.095, 0.139, 0.172 at n = 50, 100, 200, while it rises from 1.2
+    to 2.4), so no subsample smaller than n shows its spread at n, and no rate
+    :math:`n^{-\beta}`, :math:`\beta > 0`, extrapolates it. Read ``cost_ratio_ci`` as a lower
+    bound on the uncertainty when the ratio still changes fast with n.
 
     References
     ----------

@@ -17,20 +17,33 @@ former Hölder path (each bootstrap replicate recomputing its 20,000 pair distan
 differences in float64) is timed on the first block, its fit plus ``--baseline-replicates``
 replicates extrapolated to 30, against the Gram-product path.
 
+Demo case (``--demo RUN_DIR``): the whole ``otblocks analyze`` of a finished run (a copy of
+it, so the run's own analysis is untouched), with the working tree's ``analysis`` package
+against the one of a git revision (``--baseline``, default ``HEAD``: the change under test),
+alternating, ``--repeats`` times each in fresh processes; prints the median wall times and
+their ratio (goal: at most 1.5).
+
 Usage::
 
     python benchmarks/bench_analysis.py           # n in {1000, 2000, 4000}, d in {2, 64}
     python benchmarks/bench_analysis.py --quick   # n in {250, 500, 1000}
     python benchmarks/bench_analysis.py --image   # the image network
+    python benchmarks/bench_analysis.py --demo docs/_generated/demo/tau_inf --baseline HEAD
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import ot
@@ -180,6 +193,34 @@ def run_image(n_blocks=10, n=1000, jacobian_points=64, baseline_replicates=2):
     return totals, former, gram
 
 
+def run_demo(run_dir: str, baseline: str = "HEAD", repeats: int = 3) -> tuple[float, float]:
+    """Median seconds of ``otblocks analyze`` on a copy of ``run_dir``: (baseline, working tree).
+
+    The baseline's ``analysis`` package is ``git archive``'d from the revision into a temporary
+    folder placed first on ``PYTHONPATH``; ``otblocks`` is the working tree's in both.
+    """
+    root = Path(__file__).resolve().parents[1]
+    times: dict[str, list[float]] = {"baseline": [], "working tree": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "baseline"
+        old.mkdir()
+        archive = subprocess.run(["git", "archive", baseline, "analysis"], cwd=root, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        for k in range(repeats):
+            order = ["baseline", "working tree"] if k % 2 == 0 else ["working tree", "baseline"]
+            for name in order:
+                copy = Path(tmp) / "run"
+                shutil.rmtree(copy, ignore_errors=True)
+                shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("analysis"))
+                path = [str(old), str(root)] if name == "baseline" else [str(root)]
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+                start = time.perf_counter()
+                cmd = [sys.executable, "-m", "otblocks", "analyze", str(copy), "--no-report", "--quiet"]
+                subprocess.run(cmd, env=env, cwd=tmp, check=True, capture_output=True)  # cwd: no shadowing
+                times[name].append(time.perf_counter() - start)
+    return statistics.median(times["baseline"]), statistics.median(times["working tree"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller n (250, 500, 1000)")
@@ -193,7 +234,16 @@ def main(argv=None):
         default=2,
         help="bootstrap replicates of the former Hölder path actually timed",
     )
+    parser.add_argument("--demo", metavar="RUN_DIR", help="time `otblocks analyze` of this run, side by side")
+    parser.add_argument("--baseline", default="HEAD", help="git revision of the baseline `analysis` (--demo)")
     args = parser.parse_args(argv)
+    if args.demo:
+        before, after = run_demo(args.demo, args.baseline, args.repeats)
+        print(
+            f"otblocks analyze {args.demo}: {args.baseline} {before:.1f} s, working tree {after:.1f} s, "
+            f"ratio {after / before:.2f} (median of {args.repeats}, alternating; goal <= 1.5)"
+        )
+        return
     if args.image:
         totals, former, gram = run_image(
             args.blocks, jacobian_points=args.jacobian_points, baseline_replicates=args.baseline_replicates

@@ -7,8 +7,9 @@ The stability bound of the theory, :math:`\lVert T(x) - T(y) \rVert \le 2\vareps
 branch saturates is Lipschitz (:math:`\eta = 1`) but its Lipschitz ratio falls with scale, so a
 line fitted over all scales reads an exponent below 1. :func:`analysis.holder_fit` therefore
 measures a *profile*: the largest ratio :math:`\lVert Tx - Ty \rVert / \lVert x - y \rVert` in
-octaves of :math:`\lVert x - y \rVert` from the sampling resolution up, and takes the exponent
-from the smallest resolved scales, or says that the sample cannot resolve it (``resolved``).
+half-octaves of :math:`\lVert x - y \rVert` from the sampling resolution up, and takes the
+exponent from the smallest scales whose largest ratio the sample reaches, or says that the
+sample cannot resolve it (``resolved``).
 Passing the block itself (a callable) probes pairs :math:`(x_i, x_i + \delta u_i)` below the
 sampling resolution (probe mode). See :doc:`../analysis/holder`.
 

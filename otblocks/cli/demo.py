@@ -76,7 +76,7 @@ def _cell(value: float | None, spec: str, width: int) -> str:
 
 
 def format_ot_table(blocks: dict[str, Sequence[UnitAnalysis]]) -> str:
-    """Per block: kinetic cost, cost ratio and Hölder exponent of each run (``–``: not measured)."""
+    """Per block: kinetic cost, cost ratio and Hölder exponent (the stability bound's) of each run (``–``: none)."""
     names = list(blocks)
     head = "block " + " ".join(f"{n + ' kinetic':>16} {n + ' ratio':>14} {n + ' eta':>12}" for n in names)
     lines = [head, "-" * len(head)]
@@ -85,7 +85,7 @@ def format_ot_table(blocks: dict[str, Sequence[UnitAnalysis]]) -> str:
         for run_blocks in blocks.values():
             b = run_blocks[i] if i < len(run_blocks) else None
             ratio = b.comparison.cost_ratio if b is not None and b.comparison is not None else None
-            eta = b.holder.eta if b is not None and b.holder is not None else None
+            eta = b.stability.eta if b is not None and b.stability is not None else None
             cells.append(
                 f"{_cell(b.kinetic if b is not None else None, '.4g', 16)} {_cell(ratio, '.4f', 14)} "
                 f"{_cell(eta, '.3f', 12)}"
@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(
         f"Every block against the exact OT map ({analyses[run_name(math.inf)].n} validation points; "
-        "cost ratio = own transport cost / W2^2, 1 = optimal pairing on the sample; eta = fitted Hölder exponent)"
+        "cost ratio = own transport cost / W2^2, 1 = optimal pairing on the sample; eta = small-scale Hölder "
+        "exponent, from probes through the block, else from the sample; nan: not resolved)"
     )
     print(format_ot_table({name: a.blocks for name, a in analyses.items()}))
     print()

@@ -289,8 +289,11 @@ def test_subsampling_interval_matches_the_spread_over_independent_samples():
     # A non-OT block on 30 independent samples of 200 points: the sd of the Monge gap across
     # samples against the mean half-width / 1.96 of its subsampling interval. Measured ratio
     # 1.08 (calibrated; the sd of an sd from 30 draws is about 13%), so [0.7, 1.5]. The cost
-    # ratio still grows fast with n here (1.3 at n = 50, 3.6 at n = 400), where subsampling
-    # under-covers: measured 0.63, stated in the docs; we check only that it is not above 1.
+    # ratio still grows fast with n here (1.2 at n = 50, 2.4 at n = 200) and so does its sd
+    # (0.095, 0.139, 0.172 at n = 50, 100, 200; 60 samples each), where subsampling
+    # under-covers: width ratio 0.59 and coverage of its mean at n 0.70 on 60 samples
+    # (docs/analysis/map_vs_ot.md); on these 30 it must stay below 0.8 and the coverage below
+    # 0.9, so that a change that fixes it has to update the docs.
     gaps, ratios, hw_gap, hw_ratio = [], [], [], []
     for s in range(30):
         res = map_vs_ot(*_rotated_tanh_block(s), seed=s)
@@ -300,7 +303,10 @@ def test_subsampling_interval_matches_the_spread_over_independent_samples():
         hw_ratio.append((res.cost_ratio_ci[1] - res.cost_ratio_ci[0]) / (2 * 1.959964))
         assert res.monge_gap_ci[0] < res.monge_gap < res.monge_gap_ci[1]
     assert 0.7 <= np.mean(hw_gap) / np.std(gaps, ddof=1) <= 1.5
-    assert np.mean(hw_ratio) / np.std(ratios, ddof=1) <= 1.0
+    assert np.mean(hw_ratio) / np.std(ratios, ddof=1) <= 0.8
+    centre = np.mean(ratios)
+    covered = np.mean([abs(r - centre) <= 1.959964 * h for r, h in zip(ratios, hw_ratio, strict=True)])
+    assert covered <= 0.9
     assert res.n_subsamples == 20 and res.subsample_size == 100
 
 

@@ -145,6 +145,25 @@ def test_bad_options_fail_before_work(toy_run, capsys):
     assert "The '--device' option must be one of {'auto', 'cpu', 'cuda'}; got 'tpu'." in capsys.readouterr().err
 
 
+def test_fresh_points_beyond_the_validation_split(toy_run, conv_run, capsys):
+    """--split fresh: n new points of the toy distribution (the val split holds 120), independent of the splits,
+    the same for the same configuration; refused above MAX_FRESH and for image data, in one line, before work."""
+    from otblocks import load_config
+    from otblocks.data import build_data, fresh_toy_points
+
+    result = analyze_run(toy_run, split="fresh", n=300, pairs=200, bootstrap=0, quiet=True, figures=False)
+    assert all(b.comparison.n == 300 for b in result.blocks)
+    cfg = load_config(toy_run / "config.toml").data
+    fresh = fresh_toy_points(cfg, 300).tensors[0]
+    assert torch.equal(fresh, fresh_toy_points(cfg, 300).tensors[0])
+    val = build_data(cfg).val.tensors[0]
+    assert not (fresh[:, None, :] == val[None, :, :]).all(-1).any()  # no point of the val split
+    assert main(["analyze", str(toy_run), "--split", "fresh", "--n", "100001", "--quiet"]) == 2
+    assert "The '--n' option must be at most 100000 with '--split fresh'; got 100001." in capsys.readouterr().err
+    assert main(["analyze", str(conv_run), "--split", "fresh", "--quiet"]) == 2
+    assert "'fresh' draws new points of a toy data set" in capsys.readouterr().err
+
+
 def test_an_identity_block_measures_as_the_identity(toy_run, tmp_path):
     """Zeroing g's last layer makes block 1 the identity: no displacement, optimal, eta = 1."""
     import shutil
@@ -199,8 +218,24 @@ def test_the_bound_falls_back_to_the_probe_exponent_where_the_sample_cannot_reso
     # without a callable there is no probe: no exponent, no bound, and the note says why
     alone = measure_unit(Unit("block", 0, 0, "input", x, 2 * x, None), options)
     assert alone.stability is None and alone.holder_probe is None and alone.bound_from is None
-    assert "no resolved Hölder exponent (sample: fewer than 3 consecutive bands" in alone.note
+    assert "no resolved Hölder exponent (sample: fewer than 4 consecutive bands" in alone.note
     assert alone.note.endswith("probe: the unit is not callable): no stability bound")
+
+
+def test_the_bound_prefers_the_probe_exponent_and_uses_the_sample_without_a_callable():
+    """T(x) = x + 0.3 sin(3x) on 800 points of the plane: smooth, so both fits resolve eta = 1 (within their
+    tolerances of docs/analysis/holder.md); the bound takes the probe's, which reaches below the sampling
+    resolution; without a callable it takes the sample's."""
+    from otblocks.analyze import AnalysisOptions, Unit, measure_unit
+
+    x = np.random.default_rng(1).normal(size=(800, 2))
+    tx = x + 0.3 * np.sin(3 * x)
+    options = AnalysisOptions(n=800, bootstrap=0)
+    both = measure_unit(Unit("block", 0, 0, "input", x, tx, lambda z: z + 0.3 * torch.sin(3 * z)), options)
+    assert both.holder.resolved and both.holder_probe.resolved
+    assert both.bound_from == "probe" and both.stability.eta == both.holder_probe.eta
+    sample_only = measure_unit(Unit("block", 0, 0, "input", x, tx, None), options)
+    assert sample_only.bound_from == "sample" and sample_only.stability.eta == sample_only.holder.eta
 
 
 def test_jacobian_points_default_to_fewer_on_large_units():
