@@ -16,8 +16,11 @@ For a unit with inputs :math:`x_i` and outputs :math:`t_i = T(x_i)` on ``n`` poi
 - the stability bound: :math:`C(\eta, \varepsilon)` and the fraction of pairs meeting
   :math:`\lVert T x - T y\rVert \le 2\varepsilon + C\lVert x - y\rVert^\eta`, with
   :math:`\varepsilon` = the unit's ``max_deviation`` from the exact OT map, :math:`\eta` the
-  sample exponent when resolved, else the probe's (``bound_from``), over the sample fit's
-  scale range. Neither resolved: no bound, and a note says why.
+  probe exponent when resolved, else the sample's (``bound_from``), over the sample fit's
+  scale range. The probe comes first because the exponent is a small-scale property and the
+  probes reach below the sampling resolution: a smooth block whose largest local ratio only
+  few sample pairs reach reads below 1 on the sample (docs/analysis/holder.md, failure
+  modes), never on the probes. Neither resolved: no bound, and a note says why.
 
 Every measurement is kept as the object :mod:`analysis` returns; :meth:`UnitAnalysis.record`
 turns them into the unit's entry of ``analysis.json`` through their ``to_dict``, so a field
@@ -39,7 +42,7 @@ import torch
 import analysis
 from analysis import HolderFit, JacobianAsymmetry, MapComparison
 
-from .options import AnalysisOptions
+from .options import INTERVAL_MAX_N, AnalysisOptions
 from .units import Unit
 
 __all__ = ["PROBE_ANCHORS", "PROBE_RADII", "UnitAnalysis", "measure_unit", "not_measured", "window_scales"]
@@ -97,7 +100,7 @@ class UnitAnalysis:
         The bound at the exponent of ``bound_from`` with :math:`\varepsilon` =
         ``comparison.max_deviation``, over the sample fit's scale range.
     bound_from : {'sample', 'probe'} or None
-        Which fit's exponent the bound uses: the sample's when resolved, else the probe's.
+        Which fit's exponent the bound uses: the probe's when resolved, else the sample's.
     note : str or None
         Why something is missing.
     seconds : dict of str to float
@@ -196,7 +199,14 @@ def measure_unit(unit: Unit, options: AnalysisOptions) -> UnitAnalysis:
         )
     seed, clock, notes = options.seed, _Clock(), []
     with clock("map_vs_ot"):
-        comparison = analysis.map_vs_ot(unit.x_in, unit.x_out, seed=seed)
+        large = len(unit.x_in) > INTERVAL_MAX_N
+        no_intervals = {"n_subsamples": 0} if large else {}  # else map_vs_ot's default
+        comparison = analysis.map_vs_ot(unit.x_in, unit.x_out, seed=seed, **no_intervals)
+    if large:
+        notes.append(
+            f"no subsampling intervals on the OT comparison: n = {len(unit.x_in)} > {INTERVAL_MAX_N} "
+            "(they would re-solve 20 problems of n/2 points)"
+        )
     if options.method == "exact":
         w2, w2_squared = math.sqrt(max(comparison.w2_squared, 0.0)), comparison.w2_squared
     else:
@@ -234,7 +244,7 @@ def measure_unit(unit: Unit, options: AnalysisOptions) -> UnitAnalysis:
                 )
         except ValueError as err:
             notes.append(f"no probe Hölder fit: {err}")
-    source = "sample" if _usable(holder) else "probe" if _usable(probe) else None
+    source = "probe" if _usable(probe) else "sample" if _usable(holder) else None
     stability = None
     if source is None:
         notes.append(

@@ -11,13 +11,17 @@ from ..errors import ConfigError
 __all__ = ["AnalysisOptions", "resolve_device"]
 
 METHODS = ("exact", "sliced", "bures")
-SPLITS = ("val", "test")
+SPLITS = ("val", "test", "fresh")
+MAX_FRESH = 100_000
+"""Largest ``n`` of the ``fresh`` split (the exact solver's certified range, see docs/analysis/exact_ot.md)."""
 DEVICES = ("auto", "cpu", "cuda")
 JACOBIAN_POINTS = 256
 """Default points of the Jacobian test of a unit with at most :data:`LARGE_INPUT` features."""
 JACOBIAN_POINTS_LARGE = 16
 """Default points of the Jacobian test above :data:`LARGE_INPUT` features (image blocks)."""
 LARGE_INPUT = 4096
+INTERVAL_MAX_N = 5_000
+"""Largest ``n`` at which ``map_vs_ot``'s subsampling intervals are computed."""
 """Features above which a unit counts as large (a 16-channel 28x28 block has 12,544)."""
 
 
@@ -38,13 +42,18 @@ class AnalysisOptions:
 
     Attributes
     ----------
-    split : {'val', 'test'}
-        Which split's points are pushed through the network.
+    split : {'val', 'test', 'fresh'}
+        Which points are pushed through the network: a split of the run's data, or (toy data
+        sets only) ``fresh``: ``n`` new points of the data distribution
+        (:func:`otblocks.data.fresh_toy_points`), for sizes beyond the validation split.
     n : int
         Points used: a seeded random subset of the split (:func:`otblocks.walk.sample_points`,
         the same points as ``otblocks features`` with the same ``seed`` and ``n``), all of it
-        when the split is smaller. The exact OT solve costs :math:`O(n^2)` memory and roughly
-        :math:`O(n^3)` time per unit.
+        when the split is smaller; with ``fresh``, at most :data:`MAX_FRESH`. The exact OT
+        comparison is dense up to a few thousand points and certified-sparse beyond
+        (:func:`analysis.map_vs_ot`, ``solver='auto'``): 1-10 s per unit at n = 10,000 in 2-D,
+        minutes at 100,000. Above :data:`INTERVAL_MAX_N` points its subsampling intervals are
+        not computed (they would re-solve 20 problems of n/2 points); a note says so.
     method : {'exact', 'sliced', 'bures'}
         How :math:`W_2` between each unit's input and output samples is computed; the
         comparison with the OT map is always exact.
@@ -82,7 +91,7 @@ class AnalysisOptions:
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
-            raise ConfigError(f"The '--split' option must be one of {{'val', 'test'}}; got {self.split!r}.")
+            raise ConfigError(f"The '--split' option must be one of {{'val', 'test', 'fresh'}}; got {self.split!r}.")
         if self.method not in METHODS:
             raise ConfigError(
                 f"The '--method' option must be one of {{'exact', 'sliced', 'bures'}}; got {self.method!r}."
@@ -94,6 +103,8 @@ class AnalysisOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 option = "--" + name.replace("_", "-")
                 raise ConfigError(f"The '{option}' option must be an integer >= {low}; got {value!r}.")
+        if self.split == "fresh" and self.n > MAX_FRESH:
+            raise ConfigError(f"The '--n' option must be at most {MAX_FRESH} with '--split fresh'; got {self.n}.")
         if self.blocks is not None and (
             not self.blocks or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.blocks)
         ):

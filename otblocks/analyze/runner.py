@@ -11,6 +11,9 @@ from tqdm.auto import tqdm
 
 import analysis
 
+from ..config import TOY_DATASETS
+from ..data import fresh_toy_points
+from ..errors import ConfigError
 from ..rundir import RunPaths, write_json
 from ..trained import load_run
 from ..walk import compute_features, sample_points
@@ -86,7 +89,15 @@ def analyze_run(
     dev = torch.device(resolve_device(device))
     run = load_run(run_dir, device=dev)
     options.check_blocks(len(run.net.blocks()))
-    dataset = run.data.split(options.split)
+    if options.split == "fresh":
+        if run.config.data.name not in TOY_DATASETS:
+            raise ConfigError(
+                f"The '--split' option 'fresh' draws new points of a toy data set {sorted(TOY_DATASETS)}; "
+                f"this run's data set is {run.config.data.name!r}: use val or test."
+            )
+        dataset = fresh_toy_points(run.config.data, options.n)
+    else:
+        dataset = run.data.split(options.split)
     indices, x, y = sample_points(dataset, min(options.n, len(dataset)), options.seed)
     features = compute_features(run.net, x, batch_size=_WALK_BATCH, device=dev)
     units = build_units(run.net, features, dev)

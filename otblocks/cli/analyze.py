@@ -30,8 +30,17 @@ def parse_blocks(text: str) -> tuple[int, ...]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="OT analysis of every block and module of a finished run")
     p.add_argument("run_dir", help="a finished run directory")
-    p.add_argument("--split", default="val", help="val or test (default: val)")
-    p.add_argument("--n", type=int, default=1000, help="points of the split to use (default: 1000)")
+    p.add_argument(
+        "--split",
+        default="val",
+        help="val, test, or fresh: n new points of a toy data set, for sizes beyond its val split (default: val)",
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        default=1000,
+        help="points of the split to use (default: 1000; with --split fresh, up to 100000: minutes per block)",
+    )
     p.add_argument("--method", default="exact", help="W2 method: exact, sliced or bures (default: exact)")
     p.add_argument("--seed", type=int, default=0, help="seed of the subset, pairs, bootstraps (default: 0)")
     p.add_argument("--blocks", help="analyse only these blocks, e.g. 0,3,7 (default: every block)")
