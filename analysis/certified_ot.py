@@ -25,10 +25,10 @@ Algorithm
    candidates changed. Otherwise POT's network simplex on the graph (``emd_c_sparse``),
    integer supplies :math:`m/g` and :math:`n/g` (:math:`g = \gcd(n, m)`) so the flows are
    exact integers.
-4. *Dual repair.* Both solvers update their potentials incrementally and drift by rounding:
-   the potentials are recomputed along a spanning tree of the tight edges
-   (:func:`_tree_duals`), then a vectorized Bellman-Ford on the candidate graph (the
-   support edges tight, every edge feasible) makes them consistent to rounding.
+4. *Dual repair.* Both solvers update their potentials incrementally and drift by rounding.
+   POT's are recomputed along a spanning tree of the tight edges (:func:`_tree_duals`, its
+   basis); then a vectorized Bellman-Ford on the candidate graph (the support edges tight,
+   every edge feasible) makes either consistent to rounding.
 5. *Global check.* :math:`u = v^c` over all pairs. The pair :math:`(v^c, v)` is feasible, so
    :math:`D = \bar u + \bar v \le W_2^2 \le P`, the cost of the plan; the plan's dual
    violation is :math:`\max_{(i, j) \in \operatorname{supp}} c_{ij} - v_j - u_i` and
@@ -503,9 +503,11 @@ def solve_certified(
             rows, cols, cost, sr, sc, mass, u, v = _sparse_solve(graph, a, b, u, v, previous, func)
             previous = sc if ln == lm else None
             sup_cost = pair_sq_dists(xl, yl, sr, sc)
-            # Potentials recomputed along the basis, what is left repaired, then checked
-            # against all pairs.
-            u, v = _tree_duals(rows, cols, cost, sr, sc, u, v)
+            # POT's potentials recomputed along its basis (the shortest-path solver has no
+            # spanning tree of tight edges: forcing one would move whole subtrees), what is
+            # left repaired, then checked against all pairs.
+            if ln != lm:
+                u, v = _tree_duals(rows, cols, cost, sr, sc, u, v)
             u, v = _repair(rows, cols, cost, sr, sc, sup_cost, u, v)
             start = np.empty(ln, dtype=np.int64)
             start[sr] = sc
