@@ -76,13 +76,13 @@ class HolderProfile(Result):
         :math:`2\varepsilon`.
     level_ci : tuple of (float, float) or None
         Bootstrap percentile intervals of ``level`` (a maximum: biased low, and so are its
-        intervals).
+        intervals); None without bootstrap or for a given ``eta``.
     half_ratio : tuple of float or None
         Sample mode: the median, over :data:`N_HALVES` random halves of the points, of the
         level measured on a half over :math:`L_k`. Near 1 when the band's maximum is reached
         by many pairs (*converged*); well below 1 when a few pairs near a singular or sparsely
         sampled region make it, and the band's level is then still far below the envelope.
-        None in probe mode.
+        None in probe mode and for a given ``eta`` (the test serves the exponent only).
     slope : tuple of float
         :math:`\eta_k` between band ``k`` and ``k + 1`` (length ``len(level) - 1``).
     slope_ci : tuple of (float, float) or None
@@ -423,7 +423,9 @@ def holder_fit(
     in_range = (r > 0) if pairs.probe else (r >= lo) & (r <= hi) & (r > 0)
     bands = _Bands(pairs, excess)
     levels = bands.levels(None)
-    half_ratio = bands.half_ratio(pairs, levels, rng)
+    method = "given" if eta is not None else ("range" if scales is not None else "small_scale")
+    # The half-sample test and the bands' bootstrap serve the exponent only: not run for a given eta.
+    half_ratio = bands.half_ratio(pairs, levels, rng) if method != "given" else np.ones_like(levels)
     enough = min(min_band_pairs, pairs.n_units) if pairs.probe else min_band_pairs  # every anchor
     width = PROBE_WINDOW if pairs.probe else WINDOW
     window, spread, reason = _window(levels, bands.counts, bands.upper, enough, half_ratio, width)
@@ -442,7 +444,6 @@ def holder_fit(
         )
     window_slope = _window_slope(levels, bands.upper, window)
 
-    method = "given" if eta is not None else ("range" if scales is not None else "small_scale")
     range_pick = _range_subset(in_range & (excess > 0) & pairs.uniform, rng) if method == "range" else None
 
     def fit(weights):
@@ -482,11 +483,14 @@ def holder_fit(
         levels_b, fits_b = [], []
         for _ in range(n_bootstrap):
             w = pairs.weights(rng)
-            levels_b.append(bands.levels(w))
+            if method != "given":
+                levels_b.append(bands.levels(w))
             fits_b.append(fit(w))
-        levels_b, fits_b = np.array(levels_b), np.array(fits_b)  # (B, K), (B, 2)
-        level_ci = _percentiles(levels_b, confidence)
-        slope_ci = _percentiles(_slopes(levels_b, bands.upper), confidence)
+        fits_b = np.array(fits_b)  # (B, 2)
+        if method != "given":
+            levels_b = np.array(levels_b)  # (B, K)
+            level_ci = _percentiles(levels_b, confidence)
+            slope_ci = _percentiles(_slopes(levels_b, bands.upper), confidence)
         if method != "given" and np.isfinite(eta_hat):
             eta_ci = _percentiles(fits_b[:, 0], confidence)
         if C is None and np.isfinite(C_hat):
@@ -498,7 +502,7 @@ def holder_fit(
         n_pairs=tuple(bands.counts),
         level=tuple(levels),
         level_ci=level_ci,
-        half_ratio=None if pairs.probe else tuple(half_ratio),
+        half_ratio=None if pairs.probe or method == "given" else tuple(half_ratio),
         slope=tuple(_slopes(levels, bands.upper)),
         slope_ci=slope_ci,
         window=window,

@@ -334,6 +334,30 @@ def test_intervals_can_be_skipped_and_reuse_the_cost_matrix():
         map_vs_ot(x, tx, subsample_fraction=1.0)
 
 
+def test_an_optimal_identity_needs_no_subsample_solve():
+    # x -> x + 0.3 tanh(x) coordinatewise is the gradient of a convex function: the identity
+    # pairing is optimal on the sample, hence on every subsample (a subset of a cyclically
+    # monotone set is cyclically monotone). The interval is then the point (1, 1) / (0, 0),
+    # equal to what solving each subsample gives.
+    from analysis.sample_size import subsample_interval
+
+    x = np.random.default_rng(4).normal(size=(80, 2))
+    tx = x + 0.3 * np.tanh(x)
+    res = map_vs_ot(x, tx, n_subsamples=6, seed=1)
+    assert res.identity_optimal and res.cost_ratio_ci == (1.0, 1.0) and res.monge_gap_ci == (0.0, 0.0)
+    solved = subsample_interval(
+        lambda xs, ts: (map_vs_ot(xs, ts, n_subsamples=0).cost_ratio, map_vs_ot(xs, ts, n_subsamples=0).monge_gap),
+        (x, tx),
+        (res.cost_ratio, res.monge_gap),
+        n_subsamples=6,
+        fraction=0.5,
+        confidence=0.95,
+        seed=1,
+    )[0]
+    np.testing.assert_allclose(solved[0], (1.0, 1.0), rtol=1e-12)
+    np.testing.assert_allclose(solved[1], (0.0, 0.0), atol=1e-15)
+
+
 def test_sample_size_series_shows_the_monge_gap_growing_with_n():
     # The empirical Monge gap is biased low: only violations of cyclical monotonicity between
     # sampled points count, so it grows with n (measured 0.040, 0.082, 0.117, 0.144 at
