@@ -106,18 +106,29 @@ def main(argv=None):
                 if n <= args.lsa_max:
                     rows.append(("scipy", run(kind, "scipy", n, d, args.timeout)))
                 rows.append(("sparse", run(kind, "sparse", n, d, args.timeout)))
-                ref = next((r["w2"] for _, r in rows if "w2" in r), None)
+                ref = next((r["w2"] for name, r in rows if "w2" in r and name != "sparse"), None)
                 for name, r in rows:
                     if "error" in r:
                         print(f"{kind:>5} {d:>3} {n:>7} | {name:>6} {r['error']}")
                         continue
-                    rel = abs(r["w2"] - ref) / ref if ref else float("nan")
-                    notes = {k: v for k, v in r.items() if k not in ("w2", "seconds", "peak_gib", "import_gib")}
+                    rel = f"{abs(r['w2'] - ref) / ref:9.1e}" if ref else f"{'-':>9}"
                     print(
-                        f"{kind:>5} {d:>3} {n:>7} | {name:>6} {r['seconds']:8.2f} "
-                        f"{r['peak_gib']:8.2f} {rel:9.1e} | {notes}",
+                        f"{kind:>5} {d:>3} {n:>7} | {name:>6} {r['seconds']:8.2f} {r['peak_gib']:8.2f} {rel} "
+                        f"| {_notes(r)}",
                         flush=True,
                     )
+
+
+def _notes(r: dict) -> str:
+    """The identity verdict and the certificate, in words."""
+    parts = []
+    if "identity_optimal" in r:
+        parts.append(f"identity_optimal {r['identity_optimal']}")
+        if not r["identity_optimal"]:
+            parts.append(f"gap {r['monge_gap']:.1e}")
+    if "certified" in r:
+        parts.append(f"{'certified' if r['certified'] else 'NOT certified'}, {r['rounds']} rounds, {r['pairs']} pairs")
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":
