@@ -90,9 +90,9 @@ def _assign(indptr, cols, cost, u, v, col_of_row, row_of_col):
     touched = np.empty(m, dtype=np.int64)
     settled_rows = np.empty(n + 1, dtype=np.int64)
     settled_d = np.empty(n + 1)
-    cap = len(cols) + 1
-    keys = np.empty(cap)
-    vals = np.empty(cap, dtype=np.int64)
+    # A search scans each settled row once, so it pushes at most one entry per edge.
+    keys = np.empty(len(cols) + 1)
+    vals = np.empty(len(cols) + 1, dtype=np.int64)
     left = 0
     for s in range(n):
         if col_of_row[s] >= 0:
@@ -117,10 +117,6 @@ def _assign(indptr, cols, cost, u, v, col_of_row, row_of_col):
                         n_touched += 1
                     dist[j] = nd
                     pred[j] = i
-                    if size >= cap:  # lazy entries overflow: compact is not needed, grow
-                        keys = np.concatenate((keys, np.empty(cap)))
-                        vals = np.concatenate((vals, np.empty(cap, dtype=np.int64)))
-                        cap *= 2
                     size = _heap_push(keys, vals, size, nd, j)
             j = -1
             while size > 0:

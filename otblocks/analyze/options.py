@@ -50,10 +50,11 @@ class AnalysisOptions:
         Points used: a seeded random subset of the split (:func:`otblocks.walk.sample_points`,
         the same points as ``otblocks features`` with the same ``seed`` and ``n``), all of it
         when the split is smaller; with ``fresh``, at most :data:`MAX_FRESH`. The exact OT
-        comparison is dense up to a few thousand points and certified-sparse beyond
-        (:func:`analysis.map_vs_ot`, ``solver='auto'``): 1-10 s per unit at n = 10,000 in 2-D,
-        minutes at 100,000. Above :data:`INTERVAL_MAX_N` points its subsampling intervals are
-        not computed (they would re-solve 20 problems of n/2 points); a note says so.
+        comparison is dense while it fits 4 GiB (about 10,000 points) and certified-sparse
+        beyond (:func:`analysis.map_vs_ot`, ``solver='auto'``): about 20 s per unit at
+        n = 10,000 in 2-D, 1 to 10 minutes at 100,000 (docs/theory/claim1_ot_maps.md). Above
+        :data:`INTERVAL_MAX_N` points its subsampling intervals are not computed (they would
+        re-solve 20 problems of n/2 points); a note says so.
     method : {'exact', 'sliced', 'bures'}
         How :math:`W_2` between each unit's input and output samples is computed; the
         comparison with the OT map is always exact.

@@ -310,22 +310,27 @@ def test_subsampling_interval_matches_the_spread_over_independent_samples():
     assert res.n_subsamples == 20 and res.subsample_size == 100
 
 
-def test_intervals_can_be_skipped_and_reuse_the_cost_matrix():
-    # Subsamples solve sub-matrices of the full cost matrix; on 2-D data the full matrix is
-    # direct differences, so a subsample's statistics equal map_vs_ot on the subsample itself.
+def _solved_interval(x, tx, res, n_subsamples, seed):
+    """The subsampling intervals computed by solving every subsample with map_vs_ot itself."""
     from analysis.sample_size import subsample_interval
 
-    x, tx = _rotated_tanh_block(0, n=60)
-    res = map_vs_ot(x, tx, n_subsamples=5, seed=3)
-    direct = subsample_interval(
+    return subsample_interval(
         lambda xs, ts: (map_vs_ot(xs, ts, n_subsamples=0).cost_ratio, map_vs_ot(xs, ts, n_subsamples=0).monge_gap),
         (x, tx),
         (res.cost_ratio, res.monge_gap),
-        n_subsamples=5,
+        n_subsamples=n_subsamples,
         fraction=0.5,
         confidence=0.95,
-        seed=3,
+        seed=seed,
     )[0]
+
+
+def test_intervals_can_be_skipped_and_reuse_the_cost_matrix():
+    # Subsamples solve sub-matrices of the full cost matrix; on 2-D data the full matrix is
+    # direct differences, so a subsample's statistics equal map_vs_ot on the subsample itself.
+    x, tx = _rotated_tanh_block(0, n=60)
+    res = map_vs_ot(x, tx, n_subsamples=5, seed=3)
+    direct = _solved_interval(x, tx, res, n_subsamples=5, seed=3)
     np.testing.assert_allclose(res.cost_ratio_ci, direct[0], rtol=1e-12)
     np.testing.assert_allclose(res.monge_gap_ci, direct[1], rtol=1e-9, atol=1e-15)
     none = map_vs_ot(x, tx, n_subsamples=0)
@@ -339,21 +344,11 @@ def test_an_optimal_identity_needs_no_subsample_solve():
     # pairing is optimal on the sample, hence on every subsample (a subset of a cyclically
     # monotone set is cyclically monotone). The interval is then the point (1, 1) / (0, 0),
     # equal to what solving each subsample gives.
-    from analysis.sample_size import subsample_interval
-
     x = np.random.default_rng(4).normal(size=(80, 2))
     tx = x + 0.3 * np.tanh(x)
     res = map_vs_ot(x, tx, n_subsamples=6, seed=1)
     assert res.identity_optimal and res.cost_ratio_ci == (1.0, 1.0) and res.monge_gap_ci == (0.0, 0.0)
-    solved = subsample_interval(
-        lambda xs, ts: (map_vs_ot(xs, ts, n_subsamples=0).cost_ratio, map_vs_ot(xs, ts, n_subsamples=0).monge_gap),
-        (x, tx),
-        (res.cost_ratio, res.monge_gap),
-        n_subsamples=6,
-        fraction=0.5,
-        confidence=0.95,
-        seed=1,
-    )[0]
+    solved = _solved_interval(x, tx, res, n_subsamples=6, seed=1)
     np.testing.assert_allclose(solved[0], (1.0, 1.0), rtol=1e-12)
     np.testing.assert_allclose(solved[1], (0.0, 0.0), atol=1e-15)
 
