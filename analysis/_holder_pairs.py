@@ -31,23 +31,30 @@ class Pairs:
         #: range fit regresses on these only, so that no scale is over-represented.
         self.uniform = np.ones(r.shape, dtype=bool) if uniform is None else uniform
 
-    def _of_units(self, w):
-        """Pair weights from unit weights ``w``: the product over a pair's units."""
-        out = w[self.owners[0]].astype(np.float64)
-        if len(self.owners) > 1:
-            out *= w[self.owners[1]]
-        return out
-
-    def weights(self, rng):
-        """Pair weights of one bootstrap replicate: the product of the multiplicities of the
-        units a pair is made of, units drawn with replacement."""
-        return self._of_units(np.bincount(rng.integers(0, self.n_units, self.n_units), minlength=self.n_units))
+    def draw(self, rng):
+        """Unit multiplicities of one bootstrap replicate: the units drawn with replacement."""
+        return np.bincount(rng.integers(0, self.n_units, self.n_units), minlength=self.n_units)
 
     def half(self, rng):
-        """Pair weights (0 or 1) of a random half of the units: the pairs inside it."""
+        """Unit weights (0 or 1) of a random half of the units."""
         inside = np.zeros(self.n_units)
         inside[rng.choice(self.n_units, self.n_units // 2, replace=False)] = 1.0
-        return self._of_units(inside)
+        return inside
+
+    def present(self, units, idx):
+        """Whether each pair ``idx`` is in a replicate of unit weights ``units``: all its units weigh > 0."""
+        out = units[self.owners[0][idx]] > 0
+        if len(self.owners) > 1:
+            out &= units[self.owners[1][idx]] > 0
+        return out
+
+    def weights(self, units, idx):
+        """Weights of the pairs ``idx`` from unit weights ``units``: the product over a pair's units
+        (in a bootstrap replicate, the product of their multiplicities)."""
+        out = units[self.owners[0][idx]].astype(np.float64)
+        if len(self.owners) > 1:
+            out *= units[self.owners[1][idx]]
+        return out
 
 
 def sample_pairs(x, tx, scales, n_pairs, rng) -> Pairs:
@@ -128,17 +135,18 @@ def probe_pairs(fn, x, scales, n_pairs, batch_size, rng) -> Pairs:
     n_anchor = min(n, max(1, math.ceil(n_pairs / deltas.size)))
     anchors = np.sort(rng.choice(n, n_anchor, replace=False))
     base_in = as_tensor_for([fn], x)[torch.as_tensor(anchors)]  # (n_anchor, ...)
-    base_out = _run(fn, base_in, batch_size)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     u = torch.randn(base_in.shape, generator=gen, dtype=torch.float64)  # one direction per anchor
     u = u / torch.linalg.vector_norm(u.reshape(n_anchor, -1), dim=1).reshape((-1,) + (1,) * (u.ndim - 1))
+    moved = [base_in + (delta * u).to(device=base_in.device, dtype=base_in.dtype) for delta in deltas]
+    # the anchors and every radius in one run of batches: a few calls of the map, not one per radius
+    out = _run(fn, torch.cat([base_in, *moved]), batch_size).split(n_anchor)  # (n_anchor, ...) each
+    base_out = out[0]
     r = np.empty((n_anchor, deltas.size))
     s = np.empty((n_anchor, deltas.size))
-    for k, delta in enumerate(deltas):
-        moved = base_in + (delta * u).to(device=base_in.device, dtype=base_in.dtype)
-        out = _run(fn, moved, batch_size)
-        r[:, k] = _flat_dist(moved, base_in)
-        s[:, k] = _flat_dist(out, base_out)
+    for k in range(deltas.size):
+        r[:, k] = _flat_dist(moved[k], base_in)
+        s[:, k] = _flat_dist(out[k + 1], base_out)
     band = np.broadcast_to(np.arange(deltas.size), r.shape).ravel()
     owner = np.repeat(np.arange(n_anchor), deltas.size)
     return Pairs(

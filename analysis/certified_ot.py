@@ -9,9 +9,10 @@ duals; they are added and the sparse problem solved again (column generation).
 
 Algorithm
 ---------
-1. *Coarse to fine.* Nested random subsets, each ``COARSENING`` times smaller, down to
-   ``DENSE_BASE`` points, which are solved densely; every level is solved and checked like
-   the finest (its certificate is discarded). A level's dual :math:`v`, extended to the
+1. *Coarse to fine.* Each coarser level holds the centroids of spatially compact groups
+   of ``COARSENING`` points of the next (:func:`_levels`), down to ``DENSE_BASE`` points,
+   which are solved densely; every level is solved and checked like the finest (its
+   certificate is discarded). A level's dual :math:`v`, extended to the
    next level by the c-transform pair (:math:`u = v^c` over the coarse sites, then
    :math:`v = u^c` over the new sites), warm-starts the next solve and predicts each point's
    partner, the minimizer of :math:`c_{ij} - v_j` over the new sites.
@@ -51,7 +52,6 @@ import numpy as np
 import ot
 from ot.lp.emd_wrap import emd_c_sparse
 
-from ._assignment import assign
 from ._ctransform import c_transform, knn, pair_sq_dists, scan_slack
 from ._results import Result
 from .exceptions import MemoryBudgetError, SolverError
@@ -66,7 +66,7 @@ __all__ = [
 
 #: Nearest neighbours per point in the candidate graph, and around each predicted partner.
 K_NEAREST = 8
-#: Size ratio of two consecutive levels.
+#: Points per group of the next finer level in one point of a coarse level.
 COARSENING = 8
 #: Largest level solved by the dense network simplex.
 DENSE_BASE = 2000
@@ -185,6 +185,49 @@ def _northwest_corner(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     # Cumulative masses in units of 1/(n m): x_i covers [i m, (i+1) m), y_j [j n, (j+1) n).
     cuts = np.union1d(np.arange(n + 1) * m, np.arange(m + 1) * n)[:-1]  # segment starts
     return ox[cuts // m], oy[cuts // n]
+
+
+def _centroids(z: np.ndarray, groups: int) -> np.ndarray:
+    """Centroids of ``groups`` spatially compact groups of ``len(z) // groups`` points each.
+
+    Balanced binary splits: a set holding k groups is cut along its widest coordinate into
+    the ``k // 2`` groups' worth of points with the smallest values and the rest; the
+    ``len(z) % groups`` points left over end in the last groups and are dropped (a coarse
+    level only warm-starts the next one).
+    """
+    size = len(z) // groups
+    out = np.empty((groups, z.shape[1]))
+    stack = [(np.arange(len(z)), 0, groups)]
+    while stack:
+        idx, first, k = stack.pop()
+        if k == 1:
+            out[first] = z[idx[:size]].mean(axis=0)
+            continue
+        pts = z[idx]
+        axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
+        half = k // 2
+        part = np.argpartition(pts[:, axis], half * size - 1)
+        stack.append((idx[part[: half * size]], first, half))
+        stack.append((idx[part[half * size :]], first + half, k - half))
+    return out
+
+
+def _levels(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The multiscale levels, coarsest first, the samples themselves last.
+
+    Each coarser level holds the centroids of groups of ``COARSENING`` points of the next
+    (:func:`_centroids`), down to ``DENSE_BASE`` points per side; always at least one coarse
+    level. Aggregating keeps every region's count of the finest samples on the coarse levels,
+    which random subsets do not: between two samples the counts differ by about the square
+    root of the count, the optimal plan must carry that excess across the region, and a
+    coarse level that has it already hands on duals that do (independent 2-D samples of
+    16,000: 21 check rounds instead of 46).
+    """
+    levels = [(x, y)]
+    while len(levels) == 1 or max(len(levels[-1][0]), len(levels[-1][1])) > DENSE_BASE:
+        lx, ly = levels[-1]
+        levels.append(tuple(_centroids(z, max(1, len(z) // COARSENING)) for z in (lx, ly)))
+    return levels[::-1]
 
 
 class _Graph:
@@ -322,6 +365,8 @@ def _sparse_solve(graph: _Graph, a, b, u0, v0, previous, func):
     """
     rows, cols, cost = graph.edges()
     if len(a) == len(b):
+        from ._assignment import assign  # numba: imported on first use, not by the dense path
+
         indptr = np.searchsorted(rows, np.arange(len(a) + 1))
         assignment, u, v, left = assign(indptr, cols, cost, v0, previous)
         if left:
@@ -437,7 +482,7 @@ def solve_certified(
     max_rounds : int
         Check-and-add rounds on the finest level before returning uncertified.
     seed : int
-        Seed of the nested subsets.
+        Seed of the rows the power-diagram check re-checks by a full scan.
     quiet : bool
         No progress bar.
     func : str
@@ -463,29 +508,16 @@ def solve_certified(
                 f"with the sparse exact solver, above memory_budget_gib={memory_budget_gib:g}. "
                 f"Use a subsample, or raise memory_budget_gib."
             )
-    rng = np.random.default_rng(seed)
-    px = rng.permutation(n)
-    py = px if paired else rng.permutation(m)
-    sizes = [(n, m)]
-    while max(sizes[-1]) > DENSE_BASE:
-        sn, sm = sizes[-1]
-        sizes.append((max(2, sn // COARSENING), max(2, sm // COARSENING)))
-    if len(sizes) == 1:  # always one coarse level: it warm-starts and proposes pairs
-        sizes.append((max(2, n // COARSENING), max(2, m // COARSENING)))
-    sizes.reverse()
-    progress = _progress(quiet, len(sizes), max_rounds, func)
+    levels = _levels(x, y)
+    progress = _progress(quiet, len(levels), max_rounds, func)
 
     # Coarsest level: dense.
-    cn, cm = sizes[0]
-    xi, yi = np.sort(px[:cn]), np.sort(py[:cm])
-    sr, sc, mass, u, v = _dense_solve(x[xi], y[yi], *_weights(cn, cm))
+    sr, sc, mass, u, v = _dense_solve(*levels[0], *_weights(len(levels[0][0]), len(levels[0][1])))
     progress.update(1)
-    for level, (ln, lm) in enumerate(sizes[1:], start=1):
-        final = level == len(sizes) - 1
-        xj, yj = (np.arange(n), np.arange(m)) if final else (np.sort(px[:ln]), np.sort(py[:lm]))
-        xl, yl = x[xj], y[yj]
-        ys_coarse, v_coarse = y[yi], v
-        jc, u, ix, v = _extend(xl, yl, ys_coarse, v_coarse)
+    for level, (xl, yl) in enumerate(levels[1:], start=1):
+        final = level == len(levels) - 1
+        ln, lm = len(xl), len(yl)
+        jc, u, ix, v = _extend(xl, yl, levels[level - 1][1], v)
         graph = _Graph(xl, yl)
         nb = knn(xl, yl, K_NEAREST)  # (ln, k)
         graph.add(np.repeat(np.arange(ln), nb.shape[1]), nb.ravel())
@@ -511,7 +543,7 @@ def solve_certified(
             u, v = _repair(rows, cols, cost, sr, sc, sup_cost, u, v)
             start = np.empty(ln, dtype=np.int64)
             start[sr] = sc
-            chk = _check(xl, yl, sr, sc, mass, sup_cost, v, start, seed=r)
+            chk = _check(xl, yl, sr, sc, mass, sup_cost, v, start, seed=seed + r)
             progress.set_postfix(level=level, round=r, pairs=len(graph.keys), gap=chk.upper - chk.lower)
             if final:
                 progress.update(1)
@@ -524,7 +556,6 @@ def solve_certified(
                 break  # every argmin is already a candidate: rounding, nothing to add
         uc, method, worst, tol, lower, upper = chk.uc, chk.method, chk.worst, chk.tol, chk.lower, chk.upper
         result = (sr, sc, mass, uc, v, r, len(graph.keys), method, worst, tol, lower, upper)
-        yi = yj
         if not final:
             progress.update(1)
     progress.close()

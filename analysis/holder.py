@@ -35,6 +35,14 @@ CONVERGENCE_TOL = 0.02
 #: two differed by at most 0.072 (so 0.1); a map whose ratio changes regime inside the
 #: window exceeds it (a saturating branch, a staircase near its step).
 FLAT_TOL = 0.1
+#: Pairs of largest ratio per band that a bootstrap replicate's band maximum looks at first
+#: (:class:`_Bands`); a band none of whose head is in the replicate is scanned whole.
+_HEAD = 256
+#: Pairs of largest possible bound whose constant a replicate computes first (:class:`_Constants`).
+_C_CANDIDATES = 4096
+#: Relative margin of :class:`_Constants`' test that no other pair can be larger (the rounding
+#: of a power is a few units of 1e-16).
+_C_MARGIN = 1e-9
 #: Pairs of the range fit (``scales`` given): a seeded random subset of the pairs in range
 #: when there are more (the regression's cost grows with the pairs, its error shrinks slowly).
 _RANGE_FIT_PAIRS = 20_000
@@ -376,8 +384,12 @@ def holder_fit(
     *Cost.* One Gram product per side (:func:`analysis._pairwise.all_pair_distances`:
     :math:`m^2 d` flops, BLAS on the host, torch on a tensor's device); the bootstrap
     reweights the same pairs (no distance is computed twice), and so does the convergence
-    test (:data:`N_HALVES` masked maxima over the pairs). Probe mode: one forward pass of the
-    anchors per radius, plus one.
+    test (:data:`N_HALVES` halves). A replicate's maxima do not scan every pair: a band's
+    level is the first of the band's largest ratios whose pair the replicate holds, and
+    ``C`` is first taken over the pairs whose bound can be largest at the replicates'
+    exponents, with a scan of every pair only where these cannot decide (the same values,
+    to the bit). Probe mode: the anchors and all their moved copies go through the map in
+    batches of ``batch_size`` (two calls by default), not one call per radius.
 
     References
     ----------
@@ -445,30 +457,25 @@ def holder_fit(
     window_slope = _window_slope(levels, bands.upper, window)
 
     range_pick = _range_subset(in_range & (excess > 0) & pairs.uniform, rng) if method == "range" else None
-
-    def fit(weights):
-        """``(eta, C)`` with pair weights (None: the sample itself)."""
-        if method == "given":
-            e = eta
-        elif method == "range":
-            e = _range_eta(r, excess, range_pick, weights, quantile)
-        else:
-            lv = levels if weights is None else bands.levels(weights)
-            e = _window_slope(lv, bands.upper, window) if resolved else np.nan
-        if C is not None:
-            return e, C
-        keep = in_range if weights is None else in_range & (weights > 0)
-        if not keep.any() or not np.isfinite(e):
-            return e, np.nan
-        return e, float(np.max(np.clip(excess[keep], 0.0, None) / r[keep] ** e))
-
     if method == "range" and range_pick.size < _MIN_PAIRS:
         raise ValueError(
             f"`holder_fit` found {range_pick.size} pairs in the scale range whose images are "
             f"more than 2 eps = {2 * eps:g} apart; it needs {_MIN_PAIRS}. Widen 'scales', "
             f"lower 'eps', or pass 'eta' to compute C alone."
         )
-    eta_hat, C_hat = fit(None)
+
+    def exponent(units, lv):
+        """The exponent of the sample (``units`` None) or of a replicate of unit weights ``units``, levels ``lv``."""
+        if method == "given":
+            return eta
+        if method == "range":
+            weights = None if units is None else pairs.weights(units, range_pick)
+            return _range_eta(r, excess, range_pick, weights, quantile)
+        return _window_slope(lv, bands.upper, window) if resolved else np.nan
+
+    constants = _Constants(pairs, excess, in_range)
+    eta_hat = exponent(None, levels)
+    C_hat = C if C is not None else float(constants([eta_hat])[0])
     if method == "given" and not in_range.any() and C is None:
         raise ValueError("`holder_fit` found no pair in the scale range; widen 'scales'.")
     positive = r > 0
@@ -480,21 +487,18 @@ def holder_fit(
 
     eta_ci = C_ci = level_ci = slope_ci = None
     if n_bootstrap:
-        levels_b, fits_b = [], []
-        for _ in range(n_bootstrap):
-            w = pairs.weights(rng)
-            if method != "given":
-                levels_b.append(bands.levels(w))
-            fits_b.append(fit(w))
-        fits_b = np.array(fits_b)  # (B, 2)
-        if method != "given":
-            levels_b = np.array(levels_b)  # (B, K)
+        draws = [pairs.draw(rng) for _ in range(n_bootstrap)]  # unit multiplicities, one array per replicate
+        if method == "given":
+            etas_b = np.full(n_bootstrap, eta)
+        else:
+            levels_b = np.array([bands.levels(u) for u in draws])  # (B, K)
+            etas_b = np.array([exponent(u, lv) for u, lv in zip(draws, levels_b, strict=True)])
             level_ci = _percentiles(levels_b, confidence)
             slope_ci = _percentiles(_slopes(levels_b, bands.upper), confidence)
-        if method != "given" and np.isfinite(eta_hat):
-            eta_ci = _percentiles(fits_b[:, 0], confidence)
+            if np.isfinite(eta_hat):
+                eta_ci = _percentiles(etas_b, confidence)
         if C is None and np.isfinite(C_hat):
-            C_ci = _percentiles(fits_b[:, 1], confidence)
+            C_ci = _percentiles(constants(etas_b, draws), confidence)
 
     profile = HolderProfile(
         lower=tuple(bands.lower),
@@ -537,27 +541,66 @@ def holder_fit(
 
 
 class _Bands:
-    """The pairs above the resolution sorted by band, for per-band maxima of the Lipschitz ratio."""
+    """The pairs above the resolution sorted by band, for per-band maxima of the Lipschitz ratio.
+
+    A replicate's band maximum is its first pair in the band's *head*, the band's
+    :data:`_HEAD` largest ratios in decreasing order; only a band whose head holds no pair of
+    the replicate (or that holds a NaN ratio) is scanned whole. The same maxima as a masked
+    maximum over every pair, with work per replicate in proportion to the bands times
+    :data:`_HEAD` rather than to the pairs.
+    """
 
     def __init__(self, pairs, excess):
         keep = np.flatnonzero(pairs.band >= 0)
-        self.order = keep[np.argsort(pairs.band[keep], kind="stable")]
         self.lower, self.upper = pairs.lower, pairs.upper
         n_bands = self.lower.size
+        key = pairs.band[keep].astype(np.int16 if n_bands <= np.iinfo(np.int16).max else np.int64)
+        self.order = keep[np.argsort(key, kind="stable")]  # 16-bit keys: numpy's radix sort, the same stable order
         self.bounds = np.searchsorted(pairs.band[self.order], np.arange(n_bands + 1))
         self.counts = np.diff(self.bounds)
         self.values = excess[self.order] / pairs.r[self.order]  # Lipschitz ratios
         self.envelope = not pairs.probe
+        self.pairs = pairs
+        self._heads = None
 
-    def levels(self, weights, envelope=None):
-        """Per-band maximum of the ratio over pairs of positive weight, then (sample mode,
-        unless ``envelope`` is False) the running maximum from one octave up,
+    def _head(self):
+        """``(head, head_band, partial)``: the heads' positions in ``order`` (by band, largest ratio
+        first), their bands, and which bands hold more than their head (computed once, when needed)."""
+        if self._heads is None:
+            heads = []
+            for k in range(self.counts.size):
+                seg = self.values[self.bounds[k] : self.bounds[k + 1]]
+                top = np.arange(0) if np.isnan(seg).any() else np.argpartition(seg, max(seg.size - _HEAD, 0))[-_HEAD:]
+                heads.append(self.bounds[k] + top[np.argsort(-seg[top], kind="stable")])
+            self._heads = (
+                np.concatenate(heads).astype(np.int64),
+                np.repeat(np.arange(self.counts.size), [h.size for h in heads]),
+                np.array([h.size < c for h, c in zip(heads, self.counts, strict=True)], dtype=bool),
+            )
+        return self._heads
+
+    def levels(self, units, envelope=None):
+        """Per-band maximum of the ratio over the pairs of the sample (``units`` None) or of a
+        replicate of unit weights ``units`` (its pairs: those of units of positive weight), then
+        (sample mode, unless ``envelope`` is False) the running maximum from one octave up,
         ``L[k] = max(L[k], L[k + BANDS_PER_OCTAVE])``; NaN where no pair is above 0."""
-        vals = self.values if weights is None else np.where(weights[self.order] > 0, self.values, -np.inf)
         out = np.full(self.counts.size, -np.inf)
-        full = self.counts > 0
-        if full.any():
-            out[full] = np.maximum.reduceat(vals, self.bounds[:-1][full])
+        if units is None:
+            full = self.counts > 0
+            if full.any():
+                out[full] = np.maximum.reduceat(self.values, self.bounds[:-1][full])
+        else:
+            head, head_band, partial = self._head()
+            hit = np.flatnonzero(self.pairs.present(units, self.order[head]))
+            found, first = np.unique(head_band[hit], return_index=True)  # the first hit of a band is its largest
+            out[found] = self.values[head[hit[first]]]
+            missed = partial.copy()
+            missed[found] = False
+            for k in np.flatnonzero(missed):  # no pair of the head in the replicate: the whole band
+                seg = slice(self.bounds[k], self.bounds[k + 1])
+                inside = self.pairs.present(units, self.order[seg])
+                if inside.any():
+                    out[k] = np.max(self.values[seg][inside])
         if self.envelope if envelope is None else envelope:
             for k in range(out.size - BANDS_PER_OCTAVE - 1, -1, -1):
                 out[k] = max(out[k], out[k + BANDS_PER_OCTAVE])
@@ -575,6 +618,66 @@ class _Bands:
                 np.nan_to_num(self.levels(pairs.half(rng), envelope=False) / levels, nan=0.0) for _ in range(N_HALVES)
             ]
         return np.median(ratios, axis=0)
+
+
+class _Constants:
+    r"""The constant :math:`C(\eta) = \max_p c_p(\eta)`, :math:`c_p(\eta) = (\lVert Tx - Ty
+    \rVert - 2\varepsilon)_+ / \lVert x - y \rVert^\eta`, over the in-range pairs :math:`p`
+    of the sample or of bootstrap replicates (a replicate's pairs: those of units of positive
+    weight).
+
+    :math:`\log c_p(\eta)` is linear in :math:`\eta`, so over the replicates' exponents
+    :math:`c_p \le U_p = \max(c_p(\eta_{\min}), c_p(\eta_{\max}))`. A replicate's constant is
+    first taken over its pairs among the :data:`_C_CANDIDATES` of largest :math:`U_p`; it is
+    the maximum over all its pairs when it is at least every other :math:`U_p` (with a margin
+    of :data:`_C_MARGIN` for the rounding of the powers), else all its pairs are scanned. The
+    same values as the scan of every pair, with a few thousand powers per replicate instead
+    of one per pair.
+    """
+
+    def __init__(self, pairs, excess, in_range):
+        self.pairs = pairs
+        self.idx = np.flatnonzero(in_range)
+        self.excess = np.clip(excess[self.idx], 0.0, None)
+        self.r = pairs.r[self.idx]
+
+    def _max(self, eta, units, sub):
+        r"""Largest :math:`c_p(\eta)` over the pairs ``sub`` (positions in ``idx``; None: all) of the
+        replicate ``units`` (None: the sample); NaN when it holds none."""
+        sub = np.arange(self.idx.size) if sub is None else sub
+        if units is not None:
+            sub = sub[self.pairs.present(units, self.idx[sub])]
+        if sub.size == 0:
+            return np.nan
+        return float(np.max(self.excess[sub] / self.r[sub] ** eta))
+
+    def __call__(self, etas, draws=None):
+        """``C`` at each exponent of ``etas`` (NaN where it is not finite), ``draws[b]`` the unit
+        weights of replicate ``b`` (None: the sample)."""
+        etas = np.asarray(etas, dtype=np.float64)
+        out = np.full(etas.size, np.nan)
+        finite = np.flatnonzero(np.isfinite(etas))
+        if finite.size == 0 or self.idx.size == 0:
+            return out
+        if draws is None:
+            for b in finite:
+                out[b] = self._max(etas[b], None, None)
+            return out
+        lo, hi = etas[finite].min(), etas[finite].max()
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            upper = np.maximum(self.excess / self.r**lo, self.excess / self.r**hi)  # U_p
+        top, rest = None, -np.inf
+        if upper.size > _C_CANDIDATES and not np.isnan(upper).any():  # NaN: no order, scan every pair
+            top = np.argpartition(upper, upper.size - _C_CANDIDATES)[-_C_CANDIDATES:]
+            others = np.ones(upper.size, dtype=bool)
+            others[top] = False
+            rest = float(upper[others].max())
+        for b in finite:
+            c = self._max(etas[b], draws[b], top)
+            if top is not None and not c >= rest * (1.0 + _C_MARGIN):  # a pair outside may be larger
+                c = self._max(etas[b], draws[b], None)
+            out[b] = c
+        return out
 
 
 def _slopes(levels, upper):
@@ -638,9 +741,9 @@ def _range_subset(use, rng):
 
 
 def _range_eta(r, excess, pick, weights, q):
-    """Regression-quantile slope over the picked pairs, each repeated by its weight."""
+    """Regression-quantile slope over the picked pairs, each repeated by its weight (``weights``: one per pick)."""
     if weights is not None:
-        pick = np.repeat(pick, weights[pick].astype(np.int64))
+        pick = np.repeat(pick, weights.astype(np.int64))
     if pick.size < _MIN_PAIRS or np.ptp(r[pick]) == 0:
         return np.nan
     return quantile_line(np.log(r[pick]), np.log(excess[pick]), q)[0]

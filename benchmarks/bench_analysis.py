@@ -17,18 +17,28 @@ former Hölder path (each bootstrap replicate recomputing its 20,000 pair distan
 differences in float64) is timed on the first block, its fit plus ``--baseline-replicates``
 replicates extrapolated to 30, against the Gram-product path.
 
-Demo case (``--demo RUN_DIR``): the whole ``otblocks analyze`` of a finished run (a copy of
-it, so the run's own analysis is untouched), with the working tree's ``analysis`` package
-against the one of a git revision (``--baseline``, default ``HEAD``: the change under test),
-alternating, ``--repeats`` times each in fresh processes; prints the median wall times and
-their ratio (goal: at most 1.5).
+Demo case (``--demo RUN_DIR [RUN_DIR ...]``): the whole ``otblocks analyze`` (report
+included) of finished runs, the working tree against a git revision (``--baseline``, default
+``HEAD``) checked out in a temporary ``git worktree``: each side runs its own ``otblocks`` and
+``analysis`` (``PYTHONPATH`` and the working directory at its own tree) in a fresh process, on
+a fresh copy of the runs (their ``analysis/`` folder and report left out). A revision whose
+``otblocks`` cannot read the current run directories analyses its own runs
+(``--baseline-runs``, trained by that revision, same configurations and seeds). The sides
+alternate, ``--repeats`` times each; prints the median wall time of each side (all runs
+together) and their ratio (issue 10's goal: at most 1.5 against 92ef1a4).
 
 Usage::
 
     python benchmarks/bench_analysis.py           # n in {1000, 2000, 4000}, d in {2, 64}
     python benchmarks/bench_analysis.py --quick   # n in {250, 500, 1000}
     python benchmarks/bench_analysis.py --image   # the image network
-    python benchmarks/bench_analysis.py --demo docs/_generated/demo/tau_inf --baseline HEAD
+    otblocks demo --out /tmp/ab/new --quiet          # the runs of each side, by its own code
+    git worktree add --detach /tmp/ab/wt 92ef1a4
+    (cd /tmp/ab/wt && PYTHONPATH="$PWD" python -c "from otblocks.cli import main; main()" \
+        demo --out /tmp/ab/old --quiet)
+    git worktree remove --force /tmp/ab/wt
+    python benchmarks/bench_analysis.py --demo /tmp/ab/new/tau_inf /tmp/ab/new/tau_0.5 --baseline 92ef1a4 \
+        --baseline-runs /tmp/ab/old/tau_inf /tmp/ab/old/tau_0.5 --repeats 3
 """
 
 from __future__ import annotations
@@ -193,31 +203,57 @@ def run_image(n_blocks=10, n=1000, jacobian_points=64, baseline_replicates=2):
     return totals, former, gram
 
 
-def run_demo(run_dir: str, baseline: str = "HEAD", repeats: int = 3) -> tuple[float, float]:
-    """Median seconds of ``otblocks analyze`` on a copy of ``run_dir``: (baseline, working tree).
+_CLI = "from otblocks.cli import main; raise SystemExit(main())"
+"""The command line of either side (``python -m otblocks`` would need the revision to have ``__main__``)."""
 
-    The baseline's ``analysis`` package is ``git archive``'d from the revision into a temporary
-    folder placed first on ``PYTHONPATH``; ``otblocks`` is the working tree's in both.
+
+def _analyze_all(code: Path, runs: list[Path], scratch: Path) -> float:
+    """Seconds of ``otblocks analyze`` of fresh copies of ``runs``, one process each, with ``code``'s packages."""
+    env = dict(os.environ, PYTHONPATH=str(code))
+    total = 0.0
+    for i, run_dir in enumerate(runs):
+        copy = scratch / f"run{i}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("analysis", "report.md", "report.html"))
+        cmd = [sys.executable, "-c", _CLI, "analyze", str(copy), "--quiet"]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, env=env, cwd=code, capture_output=True, text=True)
+        total += time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"otblocks analyze failed with {code}:\n{done.stderr[-2000:]}")
+    return total
+
+
+def run_demo(
+    runs: list[str], baseline: str = "HEAD", repeats: int = 3, baseline_runs: list[str] | None = None
+) -> tuple[float, float]:
+    """Median seconds of ``otblocks analyze`` of every run: (baseline revision, working tree).
+
+    The revision is checked out in a temporary ``git worktree`` (removed on exit, also on error);
+    it analyses ``baseline_runs`` (default: ``runs``), the working tree ``runs``. The sides
+    alternate, the baseline first on even repeats.
     """
     root = Path(__file__).resolve().parents[1]
+    if baseline_runs is not None and len(baseline_runs) != len(runs):
+        raise ValueError(f"--baseline-runs must name as many runs as --demo ({len(runs)}); got {len(baseline_runs)}.")
+    sides = {"working tree": (root, [Path(r) for r in runs])}
     times: dict[str, list[float]] = {"baseline": [], "working tree": []}
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "baseline"
-        old.mkdir()
-        archive = subprocess.run(["git", "archive", baseline, "analysis"], cwd=root, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
-        for k in range(repeats):
-            order = ["baseline", "working tree"] if k % 2 == 0 else ["working tree", "baseline"]
-            for name in order:
-                copy = Path(tmp) / "run"
-                shutil.rmtree(copy, ignore_errors=True)
-                shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("analysis"))
-                path = [str(old), str(root)] if name == "baseline" else [str(root)]
-                env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
-                start = time.perf_counter()
-                cmd = [sys.executable, "-m", "otblocks", "analyze", str(copy), "--no-report", "--quiet"]
-                subprocess.run(cmd, env=env, cwd=tmp, check=True, capture_output=True)  # cwd: no shadowing
-                times[name].append(time.perf_counter() - start)
+        tree = Path(tmp) / "baseline"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), baseline], cwd=root, check=True, capture_output=True
+        )
+        try:
+            sides["baseline"] = (tree, [Path(r) for r in (baseline_runs or runs)])
+            for k in range(repeats):
+                for name in ("baseline", "working tree") if k % 2 == 0 else ("working tree", "baseline"):
+                    code, run_dirs = sides[name]
+                    scratch = Path(tmp) / name.replace(" ", "_")
+                    scratch.mkdir(exist_ok=True)
+                    times[name].append(_analyze_all(code, run_dirs, scratch))
+                    print(f"  repeat {k}: {name} {times[name][-1]:.1f} s", flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=True)
     return statistics.median(times["baseline"]), statistics.median(times["working tree"])
 
 
@@ -234,13 +270,16 @@ def main(argv=None):
         default=2,
         help="bootstrap replicates of the former Hölder path actually timed",
     )
-    parser.add_argument("--demo", metavar="RUN_DIR", help="time `otblocks analyze` of this run, side by side")
-    parser.add_argument("--baseline", default="HEAD", help="git revision of the baseline `analysis` (--demo)")
+    parser.add_argument("--demo", nargs="+", metavar="RUN_DIR", help="time `otblocks analyze` of these runs")
+    parser.add_argument("--baseline", default="HEAD", help="git revision of the baseline side (--demo)")
+    parser.add_argument(
+        "--baseline-runs", nargs="+", metavar="RUN_DIR", help="the baseline's own runs (default: the --demo runs)"
+    )
     args = parser.parse_args(argv)
     if args.demo:
-        before, after = run_demo(args.demo, args.baseline, args.repeats)
+        before, after = run_demo(args.demo, args.baseline, args.repeats, args.baseline_runs)
         print(
-            f"otblocks analyze {args.demo}: {args.baseline} {before:.1f} s, working tree {after:.1f} s, "
+            f"otblocks analyze of {len(args.demo)} runs: {args.baseline} {before:.1f} s, working tree {after:.1f} s, "
             f"ratio {after / before:.2f} (median of {args.repeats}, alternating; goal <= 1.5)"
         )
         return

@@ -337,3 +337,58 @@ def test_subset_of_points_when_pairs_exceed_n_pairs():
     assert fit.eta == pytest.approx(1.0, abs=1e-9)
     wide = holder_fit(np.hstack([x] * 5), np.hstack([x] * 5), n_pairs=4950, n_bootstrap=0)
     assert wide.n_pairs_total == 4950  # 10 features: the subset's pairs only
+
+
+def test_replicate_maxima_equal_a_scan_of_every_pair():
+    # A replicate's band level is read from the band's largest ratios first, and its C from the
+    # pairs of largest possible bound first (analysis.holder._Bands, _Constants); both fall
+    # back to every pair when those hold none of the replicate's pairs or a pair outside could
+    # be larger. Exact: against masked maxima over every pair, for replicates drawn as the
+    # bootstrap draws them, with heads of one pair and one candidate (the fallbacks run) and
+    # with the defaults; bit-for-bit equal values.
+    from analysis import holder
+    from analysis._holder_pairs import sample_pairs
+
+    x, tx = _residual_plane("tanh", 1.0)
+    rng = np.random.default_rng(0)
+    pairs = sample_pairs(x[:400], tx[:400], None, 500_000, rng)
+    excess = pairs.s - 0.02
+    in_range = (pairs.r >= pairs.lo) & (pairs.r <= pairs.hi)
+    draws = [pairs.draw(rng) for _ in range(8)] + [pairs.half(rng) for _ in range(4)]
+    etas = np.linspace(0.7, 1.2, len(draws))
+    expected_levels, expected_C = [], []
+    for units, eta in zip(draws, etas, strict=True):
+        w = pairs.weights(units, np.arange(pairs.r.size))
+        ratio = np.where((w > 0) & (pairs.band >= 0), excess / pairs.r, -np.inf)
+        own = np.array([ratio[pairs.band == k].max(initial=-np.inf) for k in range(pairs.lower.size)])
+        expected_levels.append(np.where(own > 0, own, np.nan))
+        keep = in_range & (w > 0)
+        expected_C.append(np.max(np.clip(excess[keep], 0.0, None) / pairs.r[keep] ** eta))
+    for head, candidates in [(1, 1), (holder._HEAD, holder._C_CANDIDATES)]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(holder, "_HEAD", head)
+            patch.setattr(holder, "_C_CANDIDATES", candidates)
+            bands = holder._Bands(pairs, excess)
+            levels = [bands.levels(units, envelope=False) for units in draws]
+            constants = holder._Constants(pairs, excess, in_range)(etas, draws)
+        np.testing.assert_array_equal(levels, expected_levels)
+        np.testing.assert_array_equal(constants, expected_C)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"eps": 0.05}, {"eta": 0.9, "eps": 0.05}, {"scales": (0.05, 2.0)}, {"n_pairs": 20_000}],
+    ids=["small_scale", "eps", "given", "range", "kdtree"],
+)
+def test_fit_is_the_same_whichever_pairs_the_replicates_look_at_first(kwargs):
+    # The whole fit (profile, intervals, constants) with the fallbacks forced everywhere equals
+    # the default fit, in every mode.
+    from analysis import holder
+
+    x, tx = _residual_plane("sine", 1.0)
+    fit = holder_fit(x[:600], tx[:600], n_bootstrap=10, **kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(holder, "_HEAD", 1)
+        patch.setattr(holder, "_C_CANDIDATES", 1)
+        forced = holder_fit(x[:600], tx[:600], n_bootstrap=10, **kwargs)
+    assert json.dumps(forced.to_dict()) == json.dumps(fit.to_dict())
