@@ -87,15 +87,22 @@ def _scan(q: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def knn(q: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` nearest sites of each query point, (len(q), k)."""
+def knn(q: np.ndarray, s: np.ndarray, k: int, w: np.ndarray | None = None) -> np.ndarray:
+    r"""Indices of the ``k`` sites of smallest :math:`\lVert q_i - s_j \rVert^2 - w_j` per query, (len(q), k).
+
+    ``w`` None: the nearest sites (a KD-tree up to ``_KDTREE_MAX_FEATURES`` features). With
+    site weights ``w``, the sites of smallest power distance, by a chunked BLAS scan (their
+    order may differ from the exact one by :func:`scan_slack`: a candidate list, not a check).
+    """
     k = min(k, len(s))
-    if q.shape[1] <= _KDTREE_MAX_FEATURES:
+    if w is None and q.shape[1] <= _KDTREE_MAX_FEATURES:
         _, idx = cKDTree(s).query(q, k, workers=-1)
         return idx.reshape(len(q), k)
     c = s.mean(axis=0)
     a, b = q - c, s - c
     h = np.einsum("ij,ij->i", b, b)
+    if w is not None:
+        h -= w
     out = np.empty((len(q), k), dtype=np.int64)
     step = max(1, _SCAN_ELEMENTS // len(s))
     for lo in range(0, len(q), step):

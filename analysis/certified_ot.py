@@ -35,7 +35,8 @@ Algorithm
    violation is :math:`\max_{(i, j) \in \operatorname{supp}} c_{ij} - v_j - u_i` and
    :math:`P - D` is the plan-weighted mean of these violations. Certified when the largest
    is within the rounding tolerance :func:`certificate_tolerance`; otherwise the argmin pairs
-   :math:`(i, j^*(i))` of the violating rows and their neighbours join the graph.
+   :math:`(i, j^*(i))` of the violating rows and their neighbours join the graph, and once
+   few rows violate, each one's ``K_BEST`` sites of smallest :math:`c_{ij} - v_j` too.
 
 Each round adds at least one pair absent from the graph or certifies (if every argmin is
 already in the graph, the sparse duals are globally feasible), so the loop terminates.
@@ -70,6 +71,10 @@ K_NEAREST = 8
 COARSENING = 8
 #: Largest level solved by the dense network simplex.
 DENSE_BASE = 2000
+#: Sites of smallest :math:`c_{ij} - v_j` added for each violating row once few rows violate.
+K_BEST = 32
+#: "Few": violating rows times sites at most this (a scan of 3e7 pairs, about a second).
+_SCAN_BEST_PAIRS = 30_000_000
 #: Rounds of the check-and-add loop on the finest level before giving up.
 MAX_ROUNDS = 50
 #: Sweeps of the dual repair.
@@ -552,6 +557,9 @@ def solve_certified(
             bad = np.unique(sr[chk.viol > chk.tol])
             added = graph.add(bad, chk.jstar[bad])
             added += graph.add(np.repeat(bad, y_graph.shape[1]), y_graph[chk.jstar[bad]].ravel())
+            if len(bad) * lm <= _SCAN_BEST_PAIRS:  # few rows left: their best sites, scanned
+                best = knn(xl[bad], yl, K_BEST, v)
+                added += graph.add(np.repeat(bad, best.shape[1]), best.ravel())
             if added == 0:
                 break  # every argmin is already a candidate: rounding, nothing to add
         uc, method, worst, tol, lower, upper = chk.uc, chk.method, chk.worst, chk.tol, chk.lower, chk.upper

@@ -15,7 +15,7 @@ from scipy.spatial.distance import cdist
 
 import analysis._emd as emd
 from analysis import MemoryBudgetError, SolverError, map_vs_ot, wasserstein
-from analysis.certified_ot import _check, solve_certified
+from analysis.certified_ot import _centroids, _check, _levels, solve_certified
 
 EPS = np.finfo(np.float64).eps
 
@@ -192,3 +192,29 @@ def test_matches_pot_at_larger_n_in_high_dimension():
     res = wasserstein(x, y, solver="sparse", n_subsamples=0)
     assert res.certificate.certified and res.certificate.check == "scan"
     np.testing.assert_allclose(res.w2_squared, _dense_w2_sq(x, y), rtol=1e-12)
+
+
+def test_coarse_levels_aggregate_compact_groups():
+    """A coarse point is the mean of a compact group of the finer points: on a line, the means of
+    consecutive runs of 8 (balanced splits of sorted values); every point is used once when the
+    size divides (the means average to the mean); levels shrink 8-fold down to the dense base."""
+    z = np.random.default_rng(0).permutation(np.arange(64.0))[:, None]
+    np.testing.assert_array_equal(np.sort(_centroids(z, 8)[:, 0]), np.arange(8) * 8 + 3.5)
+    w = np.random.default_rng(1).standard_normal((4096, 3))
+    c = _centroids(w, 512)
+    assert np.allclose(c.mean(axis=0), w.mean(axis=0), atol=1e-12)
+    sizes = [(len(a), len(b)) for a, b in _levels(np.zeros((20_000, 2)) + np.arange(20_000)[:, None], w)]
+    assert sizes == [(312, 64), (2500, 512), (20_000, 4096)]
+
+
+@pytest.mark.parametrize("d", [2, 64])
+def test_weighted_knn_finds_the_smallest_power_distances(d):
+    """A violating row's candidate sites: the k smallest ||q_i - s_j||^2 - w_j, as a brute-force sort finds them."""
+    from analysis._ctransform import knn
+
+    rng = np.random.default_rng(d)
+    q, s, w = rng.standard_normal((40, d)), rng.standard_normal((500, d)), rng.standard_normal(500)
+    want = np.argsort(cdist(q, s, "sqeuclidean") - w, axis=1)[:, :7]
+    got = knn(q, s, 7, w)
+    assert all(set(a) == set(b) for a, b in zip(got, want, strict=True))
+    assert not np.array_equal(np.sort(knn(q, s, 7), axis=1), np.sort(want, axis=1))  # the weights matter
