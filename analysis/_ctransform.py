@@ -37,6 +37,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
+from ._pairwise import KDTREE_MAX_FEATURES
+
 __all__ = ["c_transform", "knn", "pair_sq_dists", "scan_slack", "POWER_DIAGRAM_MAX_FEATURES"]
 
 #: Largest number of features handled by the power diagram (Qhull's cost grows fast with it).
@@ -45,8 +47,6 @@ POWER_DIAGRAM_MAX_FEATURES = 3
 _SPOT_CHECKS = 256
 #: Elements of one (rows, m) block of the scan (2**23 float64 = 64 MiB).
 _SCAN_ELEMENTS = 2**23
-#: Largest number of features for which kNN uses a KD-tree (above: a chunked scan).
-_KDTREE_MAX_FEATURES = 8
 
 
 def pair_sq_dists(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 2**20) -> np.ndarray:
@@ -90,12 +90,12 @@ def _scan(q: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
 def knn(q: np.ndarray, s: np.ndarray, k: int, w: np.ndarray | None = None) -> np.ndarray:
     r"""Indices of the ``k`` sites of smallest :math:`\lVert q_i - s_j \rVert^2 - w_j` per query, (len(q), k).
 
-    ``w`` None: the nearest sites (a KD-tree up to ``_KDTREE_MAX_FEATURES`` features). With
+    ``w`` None: the nearest sites (a KD-tree up to :data:`~analysis._pairwise.KDTREE_MAX_FEATURES` features). With
     site weights ``w``, the sites of smallest power distance, by a chunked BLAS scan (their
     order may differ from the exact one by :func:`scan_slack`: a candidate list, not a check).
     """
     k = min(k, len(s))
-    if w is None and q.shape[1] <= _KDTREE_MAX_FEATURES:
+    if w is None and q.shape[1] <= KDTREE_MAX_FEATURES:
         _, idx = cKDTree(s).query(q, k, workers=-1)
         return idx.reshape(len(q), k)
     c = s.mean(axis=0)

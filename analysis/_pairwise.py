@@ -252,8 +252,8 @@ def all_pair_distances(x) -> np.ndarray:
     return out
 
 
-#: Most features for :func:`close_pairs`: a k-d tree prunes by one coordinate at a time, so
-#: its radius query beats the all-pairs product only in few dimensions.
+#: Most features for a k-d tree (:func:`close_pairs`, the exact solver's nearest neighbours):
+#: it prunes by one coordinate at a time, so it beats an all-pairs scan only in few dimensions.
 KDTREE_MAX_FEATURES = 8
 
 

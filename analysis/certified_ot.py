@@ -419,11 +419,11 @@ def _weights(n, m):
     return np.full(n, float(m // g)), np.full(m, float(n // g))
 
 
-def _extend(x, y, ys_coarse, v_coarse, start_coarse=None):
-    """Duals on a finer level: u = v^c over the coarse sites, then v = u^c over all x."""
-    jc, u, _ = c_transform(x, ys_coarse, v_coarse, start_coarse)
+def _extend(x, y, ys_coarse, v_coarse):
+    """Duals on a finer level: u = v^c over the coarse sites, then v = u^c over all x (with its argmins)."""
+    _, u, _ = c_transform(x, ys_coarse, v_coarse)
     ix, v, _ = c_transform(y, x, u)
-    return jc, u, ix, v
+    return u, ix, v
 
 
 @dataclass(frozen=True)
@@ -522,7 +522,7 @@ def solve_certified(
     for level, (xl, yl) in enumerate(levels[1:], start=1):
         final = level == len(levels) - 1
         ln, lm = len(xl), len(yl)
-        jc, u, ix, v = _extend(xl, yl, levels[level - 1][1], v)
+        u, ix, v = _extend(xl, yl, levels[level - 1][1], v)
         graph = _Graph(xl, yl)
         nb = knn(xl, yl, K_NEAREST)  # (ln, k)
         graph.add(np.repeat(np.arange(ln), nb.shape[1]), nb.ravel())

@@ -20,9 +20,9 @@ JACOBIAN_POINTS = 256
 JACOBIAN_POINTS_LARGE = 16
 """Default points of the Jacobian test above :data:`LARGE_INPUT` features (image blocks)."""
 LARGE_INPUT = 4096
+"""Features above which a unit counts as large (a 16-channel 28x28 block has 12,544)."""
 INTERVAL_MAX_N = 5_000
 """Largest ``n`` at which ``map_vs_ot``'s subsampling intervals are computed."""
-"""Features above which a unit counts as large (a 16-channel 28x28 block has 12,544)."""
 
 
 def resolve_device(device: str) -> str:
