@@ -9,17 +9,17 @@ duals; they are added and the sparse problem solved again (column generation).
 
 Algorithm
 ---------
-1. *Coarse to fine.* Each coarser level holds the centroids of spatially compact groups
-   of ``COARSENING`` points of the next (:func:`_levels`), down to ``DENSE_BASE`` points,
-   which are solved densely; every level is solved and checked like the finest (its
-   certificate is discarded). A level's dual :math:`v`, extended to the
+1. *Coarse to fine.* Each coarser level holds the centroids of spatially compact pairs
+   (groups of ``COARSENING``) of points of the next (:func:`_levels`), down to
+   ``DENSE_BASE`` points, which are solved densely; every level is solved and checked like
+   the finest (its certificate is discarded). A level's dual :math:`v`, extended to the
    next level by the c-transform pair (:math:`u = v^c` over the coarse sites, then
-   :math:`v = u^c` over the new sites), warm-starts the next solve and predicts each point's
-   partner, the minimizer of :math:`c_{ij} - v_j` over the new sites.
-2. *Candidate graph.* For each :math:`x_i`: its ``k`` nearest :math:`y_j`; the pair
-   :math:`(i, i)` when the samples are paired (so a perfect matching exists); the
-   predicted partner and its ``k`` nearest sites; and the north-west-corner coupling of
-   both samples sorted along their first principal axis (a feasible plan for any n, m).
+   :math:`v = u^c` over the new sites), warm-starts the next solve and predicts its pairs.
+2. *Candidate graph.* For each :math:`x_i`: its ``K_CANDIDATES`` sites of smallest
+   :math:`c_{ij} - v_j` under the extended dual; for each :math:`y_j` its argmin under
+   :math:`u`; the pair :math:`(i, i)` when the samples are paired (so a perfect matching
+   exists); and the north-west-corner coupling of both samples sorted along their first
+   principal axis (a feasible plan for any n, m).
 3. *Sparse exact solve.* Square problems (n == m): successive shortest paths
    (:mod:`analysis._assignment`), warm-started from the extended duals and, after the first
    round, from the previous round's assignment, so a round re-solves only the rows whose
@@ -30,16 +30,19 @@ Algorithm
    POT's are recomputed along a spanning tree of the tight edges (:func:`_tree_duals`, its
    basis); then a vectorized Bellman-Ford on the candidate graph (the support edges tight,
    every edge feasible) makes either consistent to rounding.
-5. *Global check.* :math:`u = v^c` over all pairs. The pair :math:`(v^c, v)` is feasible, so
+5. *Global check.* :math:`u = v^c` over all pairs (:func:`analysis._ctransform.c_transform`:
+   an exact branch and bound over a k-d tree of the sites up to 3 features, a scan above).
+   The pair :math:`(v^c, v)` is feasible, so
    :math:`D = \bar u + \bar v \le W_2^2 \le P`, the cost of the plan; the plan's dual
    violation is :math:`\max_{(i, j) \in \operatorname{supp}} c_{ij} - v_j - u_i` and
    :math:`P - D` is the plan-weighted mean of these violations. Certified when the largest
-   is within the rounding tolerance :func:`certificate_tolerance`; otherwise the argmin pairs
-   :math:`(i, j^*(i))` of the violating rows and their neighbours join the graph, and once
-   few rows violate, each one's ``K_BEST`` sites of smallest :math:`c_{ij} - v_j` too.
+   is within the rounding tolerance :func:`certificate_tolerance`; otherwise each violating
+   row's ``K_CANDIDATES`` sites of smallest :math:`c_{ij} - v_j` (``K_BEST`` once few rows
+   violate) join the graph.
 
-Each round adds at least one pair absent from the graph or certifies (if every argmin is
-already in the graph, the sparse duals are globally feasible), so the loop terminates.
+Each round adds at least one pair absent from the graph or certifies (if every violating
+row's argmin is already in the graph, the sparse duals are globally feasible), so the loop
+terminates.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import ot
 from ot.lp.emd_wrap import emd_c_sparse
+from scipy.spatial.distance import cdist
 
-from ._ctransform import c_transform, knn, pair_sq_dists, scan_slack
+from ._ctransform import c_transform, knn, pair_sq_dists, scan_slack, site_tree
 from ._results import Result
 from .exceptions import MemoryBudgetError, SolverError
 
@@ -65,15 +69,15 @@ __all__ = [
     "certificate_tolerance",
 ]
 
-#: Nearest neighbours per point in the candidate graph, and around each predicted partner.
-K_NEAREST = 8
+#: Sites of smallest :math:`c_{ij} - v_j` per point in the first candidate graph of a level, and per violating row.
+K_CANDIDATES = 12
 #: Points per group of the next finer level in one point of a coarse level.
-COARSENING = 8
+COARSENING = 2
 #: Largest level solved by the dense network simplex.
 DENSE_BASE = 2000
 #: Sites of smallest :math:`c_{ij} - v_j` added for each violating row once few rows violate.
 K_BEST = 32
-#: "Few": violating rows times sites at most this (a scan of 3e7 pairs, about a second).
+#: "Few": violating rows times sites at most this (a scan of 3e7 pairs, about a second, where no k-d tree).
 _SCAN_BEST_PAIRS = 30_000_000
 #: Rounds of the check-and-add loop on the finest level before giving up.
 MAX_ROUNDS = 50
@@ -83,7 +87,7 @@ _REPAIR_SWEEPS = 2000
 #: graph's temporaries; an estimate, consistent with the 1.1 GB resident (0.4 GB of it
 #: imports) observed at n = m = 100,000 in 2-D with 2 million edges.
 BYTES_PER_EDGE = 120
-#: Bytes per point: coordinates, duals, argmins, Qhull's triangulation (estimate).
+#: Bytes per point: coordinates, duals, argmins, the k-d trees (estimate).
 BYTES_PER_POINT = 1200
 
 
@@ -111,7 +115,7 @@ class Certificate(Result):
     candidate_pairs : int
         Edges of the final sparse graph.
     check : str
-        ``'power_diagram'`` (1 to 3 features) or ``'scan'``: how the global check ran.
+        ``'tree'`` (1 to 3 features) or ``'scan'``: how the global check ran.
     seconds : float
         Wall time of the solve.
     """
@@ -148,7 +152,7 @@ class SparseSolution:
 
 def estimate_memory(n: int, m: int, d: int) -> int:
     """Bytes the sparse solver is expected to need at its peak for an ``n`` x ``m`` problem."""
-    edges = (n + m) * (2 * K_NEAREST + 4)
+    edges = (n + m) * (2 * K_CANDIDATES + 4)
     return int(BYTES_PER_EDGE * edges + (BYTES_PER_POINT + 48 * d) * (n + m))
 
 
@@ -167,7 +171,7 @@ def certificate_tolerance(d: int, n: int, m: int, max_cost: float, max_potential
 
     where :math:`C` is the largest cost of a plan or argmin pair, :math:`V` the largest
     :math:`|v_j|` or :math:`|u_i|`, and :math:`s` the scan's own slack (:func:`scan_slack`,
-    0 for the power diagram). Then :math:`P - D \le \tau`: no plan is cheaper than the
+    0 for the k-d tree). Then :math:`P - D \le \tau`: no plan is cheaper than the
     returned one by more than rounding. ``n`` and ``m`` do not enter: the violation is a
     per-pair quantity, no sum is involved.
     """
@@ -198,22 +202,29 @@ def _centroids(z: np.ndarray, groups: int) -> np.ndarray:
     Balanced binary splits: a set holding k groups is cut along its widest coordinate into
     the ``k // 2`` groups' worth of points with the smallest values and the rest; the
     ``len(z) % groups`` points left over end in the last groups and are dropped (a coarse
-    level only warm-starts the next one).
+    level only warm-starts the next one). All sets of one depth are split at once (one
+    sort of all points by set and value).
     """
-    size = len(z) // groups
-    out = np.empty((groups, z.shape[1]))
-    stack = [(np.arange(len(z)), 0, groups)]
-    while stack:
-        idx, first, k = stack.pop()
-        if k == 1:
-            out[first] = z[idx[:size]].mean(axis=0)
-            continue
-        pts = z[idx]
-        axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
+    n = len(z)
+    size = n // groups
+    order = np.arange(n)
+    start, k, first = np.array([0]), np.array([groups]), np.array([0])  # sets in order of position
+    while np.any(k > 1):
+        pts = z[order]
+        width = np.maximum.reduceat(pts, start, axis=0) - np.minimum.reduceat(pts, start, axis=0)
+        axis = np.argmax(width, axis=1)
+        set_of = np.repeat(np.arange(len(start)), np.diff(np.r_[start, n]))
+        key = np.where(k[set_of] > 1, pts[np.arange(n), axis[set_of]], 0.0)  # single groups keep their order
+        order = order[np.lexsort((key, set_of))]
+        split = k > 1
         half = k // 2
-        part = np.argpartition(pts[:, axis], half * size - 1)
-        stack.append((idx[part[: half * size]], first, half))
-        stack.append((idx[part[half * size :]], first + half, k - half))
+        start = np.column_stack([start, np.where(split, start + half * size, -1)]).ravel()
+        k = np.column_stack([np.where(split, half, k), k - half]).ravel()
+        first = np.column_stack([first, first + half]).ravel()
+        keep = start >= 0
+        start, k, first = start[keep], k[keep], first[keep]
+    out = np.empty((groups, z.shape[1]))
+    out[first] = z[order[start[:, None] + np.arange(size)]].mean(axis=1)
     return out
 
 
@@ -405,8 +416,7 @@ def _sparse_solve(graph: _Graph, a, b, u0, v0, previous, func):
 
 def _dense_solve(x, y, a, b):
     """Dense network simplex on a small level: plan support and duals."""
-    M = pair_sq_dists(x, y, np.repeat(np.arange(len(x)), len(y)), np.tile(np.arange(len(y)), len(x)))
-    M = M.reshape(len(x), len(y))
+    M = cdist(x, y, "sqeuclidean")  # direct differences
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         G, log = ot.emd(a, b, M, numItermax=2**62, log=True, center_dual=False)
@@ -419,9 +429,9 @@ def _weights(n, m):
     return np.full(n, float(m // g)), np.full(m, float(n // g))
 
 
-def _extend(x, y, ys_coarse, v_coarse):
+def _extend(x, y, ys_coarse, v_coarse, coarse_tree):
     """Duals on a finer level: u = v^c over the coarse sites, then v = u^c over all x (with its argmins)."""
-    _, u, _ = c_transform(x, ys_coarse, v_coarse)
+    _, u, _ = c_transform(x, ys_coarse, v_coarse, tree=coarse_tree)
     ix, v, _ = c_transform(y, x, u)
     return u, ix, v
 
@@ -439,10 +449,10 @@ class _Check:
     upper: float
 
 
-def _check(x, y, sr, sc, mass, sup_cost, v, start, seed):
+def _check(x, y, sr, sc, mass, sup_cost, v, start, tree):
     """The global check of a plan (support ``sr``, ``sc``) against the dual ``v``."""
     d = x.shape[1]
-    jstar, uc, method = c_transform(x, y, v, start, seed=seed)
+    jstar, uc, method = c_transform(x, y, v, start, tree=tree)
     viol = sup_cost - v[sc] - uc[sr]  # (support,) >= 0 up to rounding
     argmin_cost = pair_sq_dists(x, y, np.arange(len(x)), jstar)
     max_cost = max(float(sup_cost.max()), float(argmin_cost.max()))
@@ -467,7 +477,6 @@ def solve_certified(
     *,
     paired: bool,
     max_rounds: int = MAX_ROUNDS,
-    seed: int = 0,
     quiet: bool = True,
     func: str = "solve_certified",
     memory_budget_gib: float | None = None,
@@ -486,8 +495,6 @@ def solve_certified(
         ``y[i]`` is the image of ``x[i]`` (then n == m and the pairs (i, i) join the graph).
     max_rounds : int
         Check-and-add rounds on the finest level before returning uncertified.
-    seed : int
-        Seed of the rows the power-diagram check re-checks by a full scan.
     quiet : bool
         No progress bar.
     func : str
@@ -518,22 +525,20 @@ def solve_certified(
 
     # Coarsest level: dense.
     sr, sc, mass, u, v = _dense_solve(*levels[0], *_weights(len(levels[0][0]), len(levels[0][1])))
+    tree = site_tree(levels[0][1])
     progress.update(1)
     for level, (xl, yl) in enumerate(levels[1:], start=1):
         final = level == len(levels) - 1
         ln, lm = len(xl), len(yl)
-        u, ix, v = _extend(xl, yl, levels[level - 1][1], v)
+        u, ix, v = _extend(xl, yl, levels[level - 1][1], v, tree)
+        tree = site_tree(yl)  # the sites of every check on this level
         graph = _Graph(xl, yl)
-        nb = knn(xl, yl, K_NEAREST)  # (ln, k)
-        graph.add(np.repeat(np.arange(ln), nb.shape[1]), nb.ravel())
+        # Predicted partners: each point's sites of smallest c - v, and each site's argmin under u.
+        graph.add(np.repeat(np.arange(ln), K_CANDIDATES), knn(xl, yl, K_CANDIDATES, v, tree=tree).ravel())
+        graph.add(ix, np.arange(lm))
         if paired and final:
             graph.add(np.arange(ln), np.arange(ln))
         graph.add(*_northwest_corner(xl, yl))
-        # Propagated partners: the fine sites nearest the coarse partner, and v's tight pairs.
-        y_graph = knn(yl, yl, K_NEAREST)  # (lm, k) fine-site neighbours
-        jf, _, _ = c_transform(xl, yl, v)
-        graph.add(np.repeat(np.arange(ln), y_graph.shape[1]), y_graph[jf].ravel())
-        graph.add(ix, np.arange(lm))
         a, b = _weights(ln, lm)
         previous = None
         for r in range(1, max_rounds + 1):
@@ -548,20 +553,17 @@ def solve_certified(
             u, v = _repair(rows, cols, cost, sr, sc, sup_cost, u, v)
             start = np.empty(ln, dtype=np.int64)
             start[sr] = sc
-            chk = _check(xl, yl, sr, sc, mass, sup_cost, v, start, seed=seed + r)
+            chk = _check(xl, yl, sr, sc, mass, sup_cost, v, start, tree)
             progress.set_postfix(level=level, round=r, pairs=len(graph.keys), gap=chk.upper - chk.lower)
             if final:
                 progress.update(1)
             if chk.worst <= chk.tol:
                 break
             bad = np.unique(sr[chk.viol > chk.tol])
-            added = graph.add(bad, chk.jstar[bad])
-            added += graph.add(np.repeat(bad, y_graph.shape[1]), y_graph[chk.jstar[bad]].ravel())
-            if len(bad) * lm <= _SCAN_BEST_PAIRS:  # few rows left: their best sites, scanned
-                best = knn(xl[bad], yl, K_BEST, v)
-                added += graph.add(np.repeat(bad, best.shape[1]), best.ravel())
+            k = K_BEST if len(bad) * lm <= _SCAN_BEST_PAIRS else K_CANDIDATES
+            added = graph.add(np.repeat(bad, k), knn(xl[bad], yl, k, v, tree=tree).ravel())
             if added == 0:
-                break  # every argmin is already a candidate: rounding, nothing to add
+                break  # every row's best sites are already candidates: rounding, nothing to add
         uc, method, worst, tol, lower, upper = chk.uc, chk.method, chk.worst, chk.tol, chk.lower, chk.upper
         result = (sr, sc, mass, uc, v, r, len(graph.keys), method, worst, tol, lower, upper)
         if not final:

@@ -42,7 +42,8 @@ import torch
 import analysis
 from analysis import HolderFit, JacobianAsymmetry, MapComparison
 
-from .options import INTERVAL_MAX_N, AnalysisOptions
+from . import options as _options
+from .options import AnalysisOptions, interval_options
 from .units import Unit
 
 __all__ = ["PROBE_ANCHORS", "PROBE_RADII", "UnitAnalysis", "measure_unit", "not_measured", "window_scales"]
@@ -198,13 +199,12 @@ def measure_unit(unit: Unit, options: AnalysisOptions) -> UnitAnalysis:
             unit, "input and output dimensions differ: displacement, OT comparison and Hölder fit are not defined"
         )
     seed, clock, notes = options.seed, _Clock(), []
+    intervals = interval_options(len(unit.x_in))
     with clock("map_vs_ot"):
-        large = len(unit.x_in) > INTERVAL_MAX_N
-        no_intervals = {"n_subsamples": 0} if large else {}  # else map_vs_ot's default
-        comparison = analysis.map_vs_ot(unit.x_in, unit.x_out, seed=seed, **no_intervals)
-    if large:
+        comparison = analysis.map_vs_ot(unit.x_in, unit.x_out, seed=seed, **intervals)
+    if intervals:
         notes.append(
-            f"no subsampling intervals on the OT comparison: n = {len(unit.x_in)} > {INTERVAL_MAX_N} "
+            f"no subsampling intervals on the OT comparison: n = {len(unit.x_in)} > {_options.INTERVAL_MAX_N} "
             "(they would re-solve 20 problems of n/2 points)"
         )
     if options.method == "exact":

@@ -22,7 +22,17 @@ JACOBIAN_POINTS_LARGE = 16
 LARGE_INPUT = 4096
 """Features above which a unit counts as large (a 16-channel 28x28 block has 12,544)."""
 INTERVAL_MAX_N = 5_000
-"""Largest ``n`` at which ``map_vs_ot``'s subsampling intervals are computed."""
+"""Largest ``n`` at which subsampling intervals are computed (``map_vs_ot``'s and the start-to-end W2's)."""
+
+
+def interval_options(n: int) -> dict[str, int]:
+    """Keyword arguments of an estimator with subsampling intervals at ``n`` points.
+
+    Above :data:`INTERVAL_MAX_N`: ``n_subsamples=0`` (no interval: 20 solves of n/2 points
+    would cost about 4 times the solve itself, 4.5 minutes at n = 100,000); else none (the
+    estimator's default intervals).
+    """
+    return {"n_subsamples": 0} if n > INTERVAL_MAX_N else {}
 
 
 def resolve_device(device: str) -> str:
@@ -51,10 +61,10 @@ class AnalysisOptions:
         the same points as ``otblocks features`` with the same ``seed`` and ``n``), all of it
         when the split is smaller; with ``fresh``, at most :data:`MAX_FRESH`. The exact OT
         comparison is dense while it fits 4 GiB (about 10,000 points) and certified-sparse
-        beyond (:func:`analysis.map_vs_ot`, ``solver='auto'``): about 20 s per unit at
-        n = 10,000 in 2-D, 1 to 10 minutes at 100,000 (docs/theory/claim1_ot_maps.md). Above
-        :data:`INTERVAL_MAX_N` points its subsampling intervals are not computed (they would
-        re-solve 20 problems of n/2 points); a note says so.
+        beyond (:func:`analysis.map_vs_ot`, ``solver='auto'``): 15-26 s per unit of the demo
+        at n = 100,000 (docs/guide/analyze.md). Above :data:`INTERVAL_MAX_N` points no
+        subsampling intervals are computed (they would re-solve 20 problems of n/2 points),
+        neither the OT comparison's nor the start-to-end W2's; a note says so.
     method : {'exact', 'sliced', 'bures'}
         How :math:`W_2` between each unit's input and output samples is computed; the
         comparison with the OT map is always exact.

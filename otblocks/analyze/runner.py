@@ -19,7 +19,7 @@ from ..trained import load_run
 from ..walk import compute_features, sample_points
 from .measure import UnitAnalysis, measure_unit, not_measured
 from .movement import head_losses, minimizing_movement
-from .options import AnalysisOptions, resolve_device
+from .options import AnalysisOptions, interval_options, resolve_device
 from .result import RunAnalysis
 from .table import write_csv
 from .units import Unit, build_units, flat
@@ -131,7 +131,9 @@ def analyze_run(
     loss, accuracy = head_losses(run.net, x, y, dev)
     start_end = None
     if rho0.shape == final.shape:
-        start_end = analysis.wasserstein(rho0, final, method=options.method, seed=options.seed)
+        start_end = analysis.wasserstein(
+            rho0, final, method=options.method, seed=options.seed, **interval_options(len(rho0))
+        )
     result = RunAnalysis(
         run_dir=run.path,
         options=options,

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--n",
         type=int,
         default=1000,
-        help="points of the split to use (default: 1000; with --split fresh, up to 100000: minutes per block)",
+        help="points of the split to use (default: 1000; with --split fresh, up to 100000: minutes per run)",
     )
     p.add_argument("--method", default="exact", help="W2 method: exact, sliced or bures (default: exact)")
     p.add_argument("--seed", type=int, default=0, help="seed of the subset, pairs, bootstraps (default: 0)")

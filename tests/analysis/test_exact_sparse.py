@@ -114,12 +114,12 @@ def test_perturbed_dual_fails_the_certificate():
     x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
     sol = solve_certified(x, y, paired=False)
     sup_cost = ((x[sol.rows] - y[sol.cols]) ** 2).sum(1)
-    ok = _check(x, y, sol.rows, sol.cols, sol.mass, sup_cost, sol.v, sol.assignment, seed=0)
+    ok = _check(x, y, sol.rows, sol.cols, sol.mass, sup_cost, sol.v, sol.assignment, None)
     assert ok.worst <= ok.tol and ok.worst == sol.certificate.max_violation
     j = sol.assignment[0]
     bad = sol.v.copy()
     bad[j] -= 1.0
-    fail = _check(x, y, sol.rows, sol.cols, sol.mass, sup_cost, bad, sol.assignment, seed=0)
+    fail = _check(x, y, sol.rows, sol.cols, sol.mass, sup_cost, bad, sol.assignment, None)
     C = cdist(x[:1], y, "sqeuclidean")[0] - sol.v  # row 0's values before the change
     second = np.partition(C - C[j], 1)[1]  # its gap to the next-best site
     np.testing.assert_allclose(fail.viol.max(), 1.0 - min(1.0, second), rtol=1e-9)
@@ -197,24 +197,46 @@ def test_matches_pot_at_larger_n_in_high_dimension():
 def test_coarse_levels_aggregate_compact_groups():
     """A coarse point is the mean of a compact group of the finer points: on a line, the means of
     consecutive runs of 8 (balanced splits of sorted values); every point is used once when the
-    size divides (the means average to the mean); levels shrink 8-fold down to the dense base."""
+    size divides (the means average to the mean); levels halve down to the dense base."""
     z = np.random.default_rng(0).permutation(np.arange(64.0))[:, None]
     np.testing.assert_array_equal(np.sort(_centroids(z, 8)[:, 0]), np.arange(8) * 8 + 3.5)
     w = np.random.default_rng(1).standard_normal((4096, 3))
     c = _centroids(w, 512)
     assert np.allclose(c.mean(axis=0), w.mean(axis=0), atol=1e-12)
     sizes = [(len(a), len(b)) for a, b in _levels(np.zeros((20_000, 2)) + np.arange(20_000)[:, None], w)]
-    assert sizes == [(312, 64), (2500, 512), (20_000, 4096)]
+    assert sizes == [(1250, 256), (2500, 512), (5000, 1024), (10_000, 2048), (20_000, 4096)]
 
 
 @pytest.mark.parametrize("d", [2, 64])
 def test_weighted_knn_finds_the_smallest_power_distances(d):
-    """A violating row's candidate sites: the k smallest ||q_i - s_j||^2 - w_j, as a brute-force sort finds them."""
-    from analysis._ctransform import knn
+    """A point's candidate sites: the k smallest ||q_i - s_j||^2 - w_j, as a brute-force sort finds them."""
+    from analysis._ctransform import knn, site_tree
 
     rng = np.random.default_rng(d)
     q, s, w = rng.standard_normal((40, d)), rng.standard_normal((500, d)), rng.standard_normal(500)
     want = np.argsort(cdist(q, s, "sqeuclidean") - w, axis=1)[:, :7]
-    got = knn(q, s, 7, w)
-    assert all(set(a) == set(b) for a, b in zip(got, want, strict=True))
+    for tree in (None, site_tree(s)):  # the scan; the k-d tree up to 3 features (None above)
+        got = knn(q, s, 7, w, tree=tree)
+        assert all(set(a) == set(b) for a, b in zip(got, want, strict=True))
     assert not np.array_equal(np.sort(knn(q, s, 7), axis=1), np.sort(want, axis=1))  # the weights matter
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 8])
+def test_c_transform_is_the_exact_minimum(d):
+    """The global check's c-transform (k-d tree branch and bound up to 3 features, scan above) returns
+    each query's smallest ||q_i - s_j||^2 - w_j as a brute-force minimum over all pairs finds it: weights
+    that hide sites (w spread 4, pair distances of order 1), duplicated sites (ties), a start guess that is
+    wrong for most rows, and fewer sites than a tree leaf holds. Values within 1e-13 absolute (values of
+    order 10 computed by the same direct differences; the argmin may differ on exact ties only)."""
+    from analysis._ctransform import c_transform, site_tree
+
+    rng = np.random.default_rng(d)
+    for m in (1, 5, 600):
+        q, s, w = rng.standard_normal((300, d)), rng.standard_normal((m, d)), 2 * rng.standard_normal(m)
+        s[m // 2 :: 7], w[m // 2 :: 7] = s[0], w[0]  # duplicated sites
+        want = (cdist(q, s, "sqeuclidean") - w).min(axis=1)
+        for start in (None, rng.integers(0, m, len(q))):
+            idx, value, method = c_transform(q, s, w, start, tree=site_tree(s))
+            assert method == ("tree" if d <= 3 else "scan")
+            np.testing.assert_allclose(value, want, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(((q - s[idx]) ** 2).sum(1) - w[idx], want, rtol=0, atol=1e-13)

@@ -145,19 +145,27 @@ def test_bad_options_fail_before_work(toy_run, capsys):
     assert "The '--device' option must be one of {'auto', 'cpu', 'cuda'}; got 'tpu'." in capsys.readouterr().err
 
 
-def test_fresh_points_beyond_the_validation_split(toy_run, conv_run, capsys):
+def test_fresh_points_beyond_the_validation_split(toy_run, conv_run, capsys, monkeypatch):
     """--split fresh: n new points of the toy distribution (the val split holds 120), independent of the splits,
-    the same for the same configuration; refused above MAX_FRESH and for image data, in one line, before work."""
+    the same for the same configuration; without subsampling intervals above INTERVAL_MAX_N points (the OT
+    comparison's and the start-to-end W2's); refused above MAX_FRESH and for image data, in one line, before work."""
     from otblocks import load_config
     from otblocks.data import build_data, fresh_toy_points
 
     result = analyze_run(toy_run, split="fresh", n=300, pairs=200, bootstrap=0, quiet=True, figures=False)
     assert all(b.comparison.n == 300 for b in result.blocks)
+    assert result.movement.w2_start_end_ci is not None
+    assert all(b.comparison.cost_ratio_ci is not None for b in result.blocks)
     cfg = load_config(toy_run / "config.toml").data
     fresh = fresh_toy_points(cfg, 300).tensors[0]
     assert torch.equal(fresh, fresh_toy_points(cfg, 300).tensors[0])
     val = build_data(cfg).val.tensors[0]
     assert not (fresh[:, None, :] == val[None, :, :]).all(-1).any()  # no point of the val split
+    monkeypatch.setattr("otblocks.analyze.options.INTERVAL_MAX_N", 299)  # above it: no subsampling intervals at all
+    result = analyze_run(toy_run, split="fresh", n=300, pairs=200, bootstrap=0, quiet=True, figures=False)
+    assert result.movement.w2_start_end_ci is None
+    assert all(b.comparison.cost_ratio_ci is None for b in result.blocks)
+    assert all("no subsampling intervals on the OT comparison: n = 300 > 299" in b.note for b in result.blocks)
     assert main(["analyze", str(toy_run), "--split", "fresh", "--n", "100001", "--quiet"]) == 2
     assert "The '--n' option must be at most 100000 with '--split fresh'; got 100001." in capsys.readouterr().err
     assert main(["analyze", str(conv_run), "--split", "fresh", "--quiet"]) == 2
