@@ -84,8 +84,8 @@ MAX_ROUNDS = 50
 #: Sweeps of the dual repair.
 _REPAIR_SWEEPS = 2000
 #: Bytes per candidate edge: int64 key, row, column and cost (32), POT's arc arrays and the
-#: graph's temporaries; an estimate, consistent with the 1.1 GB resident (0.4 GB of it
-#: imports) observed at n = m = 100,000 in 2-D with 2 million edges.
+#: graph's temporaries; an estimate, above the 0.9 GB resident (0.4 GB of it imports)
+#: observed at n = m = 100,000 in 2-D with 1.4 million edges.
 BYTES_PER_EDGE = 120
 #: Bytes per point: coordinates, duals, argmins, the k-d trees (estimate).
 BYTES_PER_POINT = 1200
@@ -534,7 +534,8 @@ def solve_certified(
         tree = site_tree(yl)  # the sites of every check on this level
         graph = _Graph(xl, yl)
         # Predicted partners: each point's sites of smallest c - v, and each site's argmin under u.
-        graph.add(np.repeat(np.arange(ln), K_CANDIDATES), knn(xl, yl, K_CANDIDATES, v, tree=tree).ravel())
+        best = knn(xl, yl, K_CANDIDATES, v, tree=tree)  # (ln, min(K_CANDIDATES, lm))
+        graph.add(np.repeat(np.arange(ln), best.shape[1]), best.ravel())
         graph.add(ix, np.arange(lm))
         if paired and final:
             graph.add(np.arange(ln), np.arange(ln))
@@ -560,8 +561,8 @@ def solve_certified(
             if chk.worst <= chk.tol:
                 break
             bad = np.unique(sr[chk.viol > chk.tol])
-            k = K_BEST if len(bad) * lm <= _SCAN_BEST_PAIRS else K_CANDIDATES
-            added = graph.add(np.repeat(bad, k), knn(xl[bad], yl, k, v, tree=tree).ravel())
+            best = knn(xl[bad], yl, K_BEST if len(bad) * lm <= _SCAN_BEST_PAIRS else K_CANDIDATES, v, tree=tree)
+            added = graph.add(np.repeat(bad, best.shape[1]), best.ravel())
             if added == 0:
                 break  # every row's best sites are already candidates: rounding, nothing to add
         uc, method, worst, tol, lower, upper = chk.uc, chk.method, chk.worst, chk.tol, chk.lower, chk.upper

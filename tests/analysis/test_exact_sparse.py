@@ -240,3 +240,13 @@ def test_c_transform_is_the_exact_minimum(d):
             assert method == ("tree" if d <= 3 else "scan")
             np.testing.assert_allclose(value, want, rtol=0, atol=1e-13)
             np.testing.assert_allclose(((q - s[idx]) ** 2).sum(1) - w[idx], want, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("n, m, d", [(2, 1, 1), (3, 3, 2), (7, 4, 2), (13, 13, 64)])
+def test_tiny_problems_match_pot(n, m, d):
+    """Fewer points than the candidates per point (12) or a k-d tree leaf (8): same W2^2 as POT dense, certified."""
+    rng = np.random.default_rng(n + m)
+    x, y = rng.standard_normal((n, d)), rng.standard_normal((m, d))
+    sol = solve_certified(x, y, paired=False)
+    assert sol.certificate.certified
+    np.testing.assert_allclose(sol.cost, _dense_w2_sq(x, y), rtol=1e-12)
