@@ -95,7 +95,7 @@ def knn(q: np.ndarray, s: np.ndarray, k: int, w: np.ndarray | None = None, *, tr
         _, idx = cKDTree(s).query(q, k, workers=-1)
         return idx.reshape(len(q), k)
     if w is not None and tree is not None:
-        return tree.smallest(q, w, k)[0]
+        return tree.smallest(q, w, k)
     c = s.mean(axis=0)
     a, b = q - c, s - c
     h = np.einsum("ij,ij->i", b, b)
@@ -155,7 +155,7 @@ def c_transform(
     if tree is None:
         tree = site_tree(s)
     if tree is not None:
-        idx, method = tree.smallest(q, w, 1, start)[0][:, 0], "tree"
+        idx, method = tree.smallest(q, w, 1, start)[:, 0], "tree"
     else:
         idx, method = _scan(q, s, w), "scan"
     value = pair_sq_dists(q, s, np.arange(len(q)), idx) - w[idx]

@@ -193,16 +193,13 @@ class PowerTree:
         self.position = np.empty(n, dtype=np.int64)
         self.position[perm] = np.arange(n)
 
-    def smallest(
-        self, q: np.ndarray, w: np.ndarray, k: int = 1, start: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        r"""Per query, the ``k`` sites of smallest :math:`\lVert q_i - s_j \rVert^2 - w_j`, and the values.
-
-        Both of shape (len(q), k).
+    def smallest(self, q: np.ndarray, w: np.ndarray, k: int = 1, start: np.ndarray | None = None) -> np.ndarray:
+        r"""Per query, the ``k`` sites of smallest :math:`\lVert q_i - s_j \rVert^2 - w_j`, (len(q), k).
 
         Ascending; ``k`` at most the number of sites. ``start`` (a site per query, e.g. its
         current partner) gives the first bound: the search then only visits the leaves that
-        can beat it, and keeps it first on ties.
+        can beat it, and keeps it first on ties. Callers recompute the values they need by
+        direct differences (:func:`analysis._ctransform.pair_sq_dists`).
         """
         wp = np.ascontiguousarray(w[self.perm], dtype=np.float64)
         first = np.full(len(q), -1, dtype=np.int64) if start is None else self.position[start]
@@ -227,4 +224,4 @@ class PowerTree:
             idx,
             val,
         )
-        return self.perm[idx], val
+        return self.perm[idx]
